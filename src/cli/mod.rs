@@ -1,0 +1,52 @@
+//! The command line (DESIGN.md section 6): one binary, one subcommand per job. Each command
+//! lives in its own file and returns an [`ExitCode`]; `main` only parses and runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod sign;
+
+/// Exit code for a configuration that cannot be used (sysexits `EX_CONFIG`-style, as the
+/// design fixes it).
+pub const EXIT_BAD_CONFIG: u8 = 64;
+/// Exit code for an input file that cannot be read (sysexits `EX_NOINPUT`).
+pub const EXIT_NO_INPUT: u8 = 66;
+
+/// One verdict for ZOLOZ eKYC transactions.
+#[derive(Debug, Parser)]
+#[command(name = "zoloz-verdict", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the content to sign and the `Signature` header value of a request (debugging).
+    Sign(sign::SignArgs),
+    /// Check a response signature: exit 0 when valid, 1 when not (debugging).
+    Verify(sign::VerifyArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Sign(args) => sign::sign(&args),
+        Command::Verify(args) => sign::verify(&args),
+    }
+}
+
+/// Reads a file named on the command line, or standard input for `-`.
+pub(crate) fn read_input(path: &PathBuf) -> Result<Vec<u8>, String> {
+    if path.as_os_str() == "-" {
+        let mut buffer = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buffer)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        return Ok(buffer);
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}

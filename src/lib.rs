@@ -1,0 +1,23 @@
+//! zoloz-verdict: one verdict for a ZOLOZ eKYC transaction.
+//!
+//! A gRPC service that calls the right ZOLOZ checkresult API through a signing adapter, checks
+//! the response's signature, and maps the four products' result codes and risk signals into one
+//! decision with machine-readable reasons.
+//!
+//! # Module map
+//!
+//! | module | knows | does |
+//! | --- | --- | --- |
+//! | [`domain`] | nothing else | the verdict engine: facts in, verdict out; policies; pure |
+//! | [`zoloz`] | `domain` | keys, signing, `RSA_AES`, AK/SK, transport, product wire formats |
+//! | [`error`] | `domain` | the error catalogue (`ErrorInfo` reasons) |
+//! | [`pb`] | – | the generated API types and proto3 JSON printing |
+//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, …) |
+//!
+//! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
+
+pub mod cli;
+pub mod domain;
+pub mod error;
+pub mod pb;
+pub mod zoloz;
