@@ -6,6 +6,9 @@
 //! that is not signed by ZOLOZ is never parsed, decrypted, cached or turned into a verdict.
 
 pub mod aksk;
+pub mod api;
+pub mod client;
 pub mod envelope;
+pub mod error;
 pub mod keys;
 pub mod signing;

@@ -1,0 +1,730 @@
+//! The ZOLOZ HTTP transport: one reqwest client built once; each call signs (RSA or AK/SK),
+//! optionally seals (`RSA_AES`), sends, verifies the response signature and its freshness
+//! (fail closed), opens the envelope, reads the result code, and retries what DESIGN.md
+//! section 4 allows with full-jitter backoff inside the caller's deadline and a retry budget.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+use tower::retry::budget::{Budget as _, TpsBudget};
+use tracing::Instrument as _;
+
+use super::aksk;
+use super::api::{Api, BaseUrl, BizId, ClientId, FaceCaptureApi, TransactionId};
+use super::envelope;
+use super::error::UpstreamError;
+use super::keys::{PrivateKey, PublicKey};
+use super::signing;
+use crate::domain::{CodeClass, Product, classify_result_code};
+
+/// The source of the current time (Request-Time, freshness). Injectable so tests can skew it.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// Now.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// The configured ZOLOZ platform public keys: a default, and any number selected by the
+/// response's `keyVersion` (key rotation).
+#[derive(Debug, Clone)]
+pub struct ZolozKeys {
+    /// Used when a response names no `keyVersion`.
+    pub default: PublicKey,
+    /// Keys by `keyVersion`.
+    pub versions: BTreeMap<String, PublicKey>,
+}
+
+impl ZolozKeys {
+    /// Only a default key.
+    pub fn single(key: PublicKey) -> Self {
+        Self {
+            default: key,
+            versions: BTreeMap::new(),
+        }
+    }
+
+    fn select(&self, version: Option<&str>) -> Result<&PublicKey, String> {
+        match version {
+            None => Ok(&self.default),
+            Some(v) => self
+                .versions
+                .get(v)
+                .ok_or_else(|| format!("response names keyVersion {v:?}, which is not configured")),
+        }
+    }
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// RSA-SHA256 signatures (the classic mode).
+    Rsa {
+        /// The merchant private key: signs requests, unwraps response AES keys.
+        merchant_key: Arc<PrivateKey>,
+        /// The ZOLOZ platform public keys: verify responses, wrap request AES keys.
+        zoloz_keys: Arc<ZolozKeys>,
+    },
+    /// HMAC-SHA256 with an access key and secret key (no encryption).
+    AkSk {
+        /// The `Access-Key` header value.
+        access_key: String,
+        /// The shared secret.
+        secret: Arc<aksk::SecretKey>,
+    },
+}
+
+/// Retry settings (DESIGN.md section 4).
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    /// Attempts at most, the first included.
+    pub max_attempts: u32,
+    /// The backoff base: attempt n waits a random time in `[0, min(max, base × 2^(n-1))]`.
+    pub base_delay: Duration,
+    /// The backoff cap.
+    pub max_delay: Duration,
+    /// Retries allowed as a fraction of first attempts (the retry budget).
+    pub budget_ratio: f32,
+    /// Retries always allowed per second, whatever the ratio.
+    pub budget_min_per_sec: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            budget_ratio: 0.2,
+            budget_min_per_sec: 10,
+        }
+    }
+}
+
+/// Everything a [`ZolozClient`] needs, validated by construction.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `scheme://host[:port]`.
+    pub base_url: BaseUrl,
+    /// The Client-Id.
+    pub client_id: ClientId,
+    /// Request authentication.
+    pub auth: Auth,
+    /// Send `RSA_AES`-encrypted requests (RSA mode only).
+    pub encrypt: bool,
+    /// Which Face Capture checkresult version to call.
+    pub face_capture_api: FaceCaptureApi,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Time allowed for one attempt (send and read the whole body).
+    pub attempt_timeout: Duration,
+    /// Overall time allowed when the caller gives no deadline.
+    pub default_deadline: Duration,
+    /// Largest response body accepted (image-carrying results are megabytes).
+    pub max_response_bytes: usize,
+    /// A response whose `Response-Time` is further than this from the local clock is refused.
+    pub freshness_window: Duration,
+    /// Retries.
+    pub retry: RetryConfig,
+}
+
+impl ClientConfig {
+    /// A config with the documented defaults for everything but the identity and keys.
+    pub fn new(base_url: BaseUrl, client_id: ClientId, auth: Auth) -> Self {
+        Self {
+            base_url,
+            client_id,
+            auth,
+            encrypt: false,
+            face_capture_api: FaceCaptureApi::default(),
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(10),
+            default_deadline: Duration::from_secs(30),
+            max_response_bytes: 32 * 1024 * 1024,
+            freshness_window: Duration::from_secs(300),
+            retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    /// Encryption needs RSA keys.
+    #[error("encryption (RSA_AES) needs the RSA auth mode, not AK/SK")]
+    EncryptionNeedsRsa,
+    /// reqwest refused the settings.
+    #[error("cannot build the http client: {0}")]
+    Http(String),
+}
+
+/// A checkresult request.
+#[derive(Debug, Clone)]
+pub struct CheckResultRequest {
+    /// The transaction.
+    pub transaction_id: TransactionId,
+    /// The business id (ignored by Face Compare; generated by the caller when empty).
+    pub biz_id: Option<BizId>,
+    /// `isReturnImage` (always sent: `N` unless asked, since ID Recognition defaults to `Y`).
+    pub return_images: bool,
+    /// `extraImageControlList`, only sent with `return_images`.
+    pub extra_images: Vec<String>,
+}
+
+impl CheckResultRequest {
+    /// The JSON body for a product's checkresult API.
+    pub fn to_json(&self, product: Product) -> Vec<u8> {
+        let mut body = serde_json::Map::new();
+        if product == Product::FaceCompare {
+            body.insert("transactionId".into(), self.transaction_id.as_str().into());
+        } else {
+            if let Some(biz_id) = &self.biz_id {
+                body.insert("bizId".into(), biz_id.as_str().into());
+            }
+            body.insert("transactionId".into(), self.transaction_id.as_str().into());
+            body.insert(
+                "isReturnImage".into(),
+                if self.return_images { "Y" } else { "N" }.into(),
+            );
+            if self.return_images && !self.extra_images.is_empty() {
+                body.insert(
+                    "extraImageControlList".into(),
+                    self.extra_images.clone().into(),
+                );
+            }
+        }
+        serde_json::Value::Object(body).to_string().into_bytes()
+    }
+}
+
+/// A verified (and, where needed, decrypted) response whose result code is not a failure.
+#[derive(Clone)]
+pub struct VerifiedResponse {
+    /// The plaintext JSON body.
+    pub body: Bytes,
+    /// `result.resultCode`.
+    pub result_code: String,
+    /// `result.resultStatus`.
+    pub result_status: String,
+    /// How many attempts it took.
+    pub attempts: u32,
+    /// The API that answered.
+    pub api: Api,
+}
+
+impl fmt::Debug for VerifiedResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedResponse")
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("result_code", &self.result_code)
+            .field("result_status", &self.result_status)
+            .field("attempts", &self.attempts)
+            .field("api", &self.api)
+            .finish()
+    }
+}
+
+/// Receives one event per attempt and per retry (metrics live behind this).
+pub trait CallObserver: Send + Sync + fmt::Debug {
+    /// One attempt ended: `outcome` is `ok` or an [`UpstreamError::label`].
+    fn attempt(&self, api: Api, outcome: &'static str, elapsed: Duration);
+    /// A retry is about to be made.
+    fn retry(&self, api: Api);
+}
+
+/// Observes nothing.
+#[derive(Debug, Default)]
+pub struct NoopObserver;
+
+impl CallObserver for NoopObserver {
+    fn attempt(&self, _: Api, _: &'static str, _: Duration) {}
+    fn retry(&self, _: Api) {}
+}
+
+/// The ZOLOZ client of one tenant. Cheap to clone; share it.
+#[derive(Clone)]
+pub struct ZolozClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    clock: Arc<dyn Clock>,
+    budget: TpsBudget,
+    observer: Arc<dyn CallObserver>,
+}
+
+impl fmt::Debug for ZolozClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZolozClient")
+            .field("base_url", &self.inner.config.base_url)
+            .field("client_id", &self.inner.config.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The User-Agent sent with every request (ZOLOZ's WAF refuses requests without one).
+pub const USER_AGENT: &str = concat!("zoloz-verdict/", env!("CARGO_PKG_VERSION"));
+
+impl ZolozClient {
+    /// Builds the client (and its HTTP connection pool) once.
+    pub fn new(config: ClientConfig) -> Result<Self, ClientBuildError> {
+        Self::with_parts(config, Arc::new(SystemClock), Arc::new(NoopObserver))
+    }
+
+    /// Builds the client with an injected clock and observer.
+    pub fn with_parts(
+        config: ClientConfig,
+        clock: Arc<dyn Clock>,
+        observer: Arc<dyn CallObserver>,
+    ) -> Result<Self, ClientBuildError> {
+        if config.encrypt && matches!(config.auth, Auth::AkSk { .. }) {
+            return Err(ClientBuildError::EncryptionNeedsRsa);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true)
+            // A signed POST is never replayed to another location.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ClientBuildError::Http(e.to_string()))?;
+        let budget = TpsBudget::new(
+            Duration::from_secs(10),
+            config.retry.budget_min_per_sec,
+            config.retry.budget_ratio,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                config,
+                clock,
+                budget,
+                observer,
+            }),
+        })
+    }
+
+    /// The client's configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Calls a product's checkresult API.
+    pub async fn checkresult(
+        &self,
+        product: Product,
+        request: &CheckResultRequest,
+        deadline: Option<Instant>,
+    ) -> Result<VerifiedResponse, UpstreamError> {
+        let api = self.inner.config.face_capture_api.api_for(product);
+        self.call(api, &request.to_json(product), deadline).await
+    }
+
+    /// Calls `authentication/test` (a readiness probe of the credentials): ZOLOZ echoes the
+    /// body when the signature checks out.
+    pub async fn authentication_test(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<VerifiedResponse, UpstreamError> {
+        let body = br#"{"title":"zoloz-verdict","description":"credentials check"}"#;
+        self.call(Api::AuthenticationTest, body, deadline).await
+    }
+
+    /// Signs, sends, verifies and retries one API call; `body` is the plaintext JSON.
+    pub async fn call(
+        &self,
+        api: Api,
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<VerifiedResponse, UpstreamError> {
+        let inner = &self.inner;
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + inner.config.default_deadline);
+        inner.budget.deposit();
+        let mut attempts = 0;
+        loop {
+            if Instant::now() >= deadline {
+                return Err(UpstreamError::Timeout { attempts });
+            }
+            attempts += 1;
+            let attempt_deadline = deadline.min(Instant::now() + inner.config.attempt_timeout);
+            let started = Instant::now();
+            let span = tracing::info_span!(
+                "zoloz.call",
+                otel.kind = "client",
+                api = api.label(),
+                attempt = attempts,
+                http.status_code = tracing::field::Empty,
+                zoloz.result_code = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+            );
+            let outcome = tokio::time::timeout_at(attempt_deadline, self.attempt(api, body))
+                .instrument(span.clone())
+                .await;
+            let mut error = match outcome {
+                Ok(Ok(mut response)) => {
+                    span.record("outcome", "ok");
+                    span.record("zoloz.result_code", response.result_code.as_str());
+                    inner.observer.attempt(api, "ok", started.elapsed());
+                    response.attempts = attempts;
+                    return Ok(response);
+                }
+                Ok(Err(error)) => error,
+                Err(_) if attempt_deadline >= deadline => {
+                    span.record("outcome", "timeout");
+                    inner.observer.attempt(api, "timeout", started.elapsed());
+                    return Err(UpstreamError::Timeout { attempts });
+                }
+                Err(_) => UpstreamError::Transport {
+                    message: format!(
+                        "no complete answer within the attempt timeout of {:?}",
+                        inner.config.attempt_timeout
+                    ),
+                    attempts,
+                },
+            };
+            span.record("outcome", error.label());
+            if let UpstreamError::Failure { code, .. } = &error {
+                span.record("zoloz.result_code", code.as_str());
+            }
+            inner
+                .observer
+                .attempt(api, error.label(), started.elapsed());
+            error.set_attempts(attempts);
+            if !error.is_retryable() || attempts >= inner.config.retry.max_attempts {
+                return Err(error);
+            }
+            let delay = self.backoff(attempts);
+            if Instant::now() + delay >= deadline {
+                tracing::debug!(api = api.label(), attempts, "no time left to retry");
+                return Err(error);
+            }
+            if !inner.budget.withdraw() {
+                tracing::warn!(api = api.label(), attempts, "retry budget exhausted");
+                return Err(error);
+            }
+            inner.observer.retry(api);
+            tracing::debug!(
+                api = api.label(),
+                attempts,
+                delay_ms = delay.as_millis() as u64,
+                reason = error.label(),
+                "retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Full jitter: a uniform random delay in `[0, min(max, base × 2^(attempt-1))]`.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let retry = &self.inner.config.retry;
+        let exp = retry
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let cap = exp.min(retry.max_delay);
+        cap.mul_f64(rand::random::<f64>())
+    }
+
+    async fn attempt(&self, api: Api, plaintext: &[u8]) -> Result<VerifiedResponse, UpstreamError> {
+        let inner = &self.inner;
+        let config = &inner.config;
+        let path = api.path();
+        let time = signing::format_wire_time(inner.clock.now().to_offset(time::UtcOffset::UTC));
+        let mut headers = HeaderMap::new();
+        let body: Bytes = match (&config.auth, config.encrypt) {
+            (Auth::Rsa { zoloz_keys, .. }, true) => {
+                let sealed = envelope::seal(&zoloz_keys.default, plaintext).map_err(|e| {
+                    UpstreamError::Transport {
+                        message: e.to_string(),
+                        attempts: 0,
+                    }
+                })?;
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=UTF-8"),
+                );
+                headers.insert("Encrypt", header_value(&sealed.encrypt_header)?);
+                Bytes::from(sealed.body)
+            }
+            _ => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/json; charset=UTF-8"),
+                );
+                Bytes::copy_from_slice(plaintext)
+            }
+        };
+        let client_id = config.client_id.as_str();
+        let signature = match &config.auth {
+            Auth::Rsa { merchant_key, .. } => {
+                signing::sign(merchant_key, path, client_id, &time, &body)
+            }
+            Auth::AkSk { access_key, secret } => {
+                headers.insert("Auth-Type", HeaderValue::from_static(aksk::AUTH_TYPE));
+                headers.insert("Access-Key", header_value(access_key)?);
+                aksk::sign(secret, path, client_id, &time, &body)
+            }
+        };
+        headers.insert("Client-Id", header_value(client_id)?);
+        headers.insert("Request-Time", header_value(&time)?);
+        headers.insert("Signature", header_value(&signature)?);
+
+        let response = inner
+            .http
+            .post(config.base_url.url(api))
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Transport {
+                message: transport_message(&e),
+                attempts: 0,
+            })?;
+        let status = response.status();
+        tracing::Span::current().record("http.status_code", status.as_u16());
+        if !status.is_success() {
+            return Err(UpstreamError::HttpStatus {
+                status: status.as_u16(),
+                attempts: 0,
+            });
+        }
+        let headers = response.headers().clone();
+        let raw = read_capped(response, config.max_response_bytes).await?;
+        self.verify(path, &headers, &raw)?;
+        let plaintext = match headers.get("Encrypt") {
+            Some(encrypt) => self.open(encrypt, &raw)?,
+            None => raw,
+        };
+        let (code, status, message) = read_result(&plaintext)?;
+        match classify_result_code(&code) {
+            CodeClass::Failure(failure) => Err(UpstreamError::Failure {
+                failure,
+                code,
+                status,
+                message,
+                attempts: 0,
+            }),
+            CodeClass::Outcome => Ok(VerifiedResponse {
+                body: plaintext,
+                result_code: code,
+                result_status: status,
+                attempts: 0,
+                api,
+            }),
+        }
+    }
+
+    /// Fail closed: the signature must verify over the raw bytes, and the signed
+    /// `Response-Time` must be within the freshness window.
+    fn verify(&self, path: &str, headers: &HeaderMap, raw: &[u8]) -> Result<(), UpstreamError> {
+        let config = &self.inner.config;
+        let refuse = |m: String| UpstreamError::Signature(m);
+        let text = |name: &'static str| -> Result<&str, UpstreamError> {
+            headers
+                .get(name)
+                .ok_or_else(|| refuse(format!("the {name} header is missing")))?
+                .to_str()
+                .map_err(|_| refuse(format!("the {name} header is not text")))
+        };
+        let signature = text("Signature")?;
+        let response_time = text("Response-Time")?;
+        let client_id = config.client_id.as_str();
+        match &config.auth {
+            Auth::Rsa { zoloz_keys, .. } => {
+                let parsed = signing::parse_signature_header(signature)
+                    .map_err(|e| refuse(e.to_string()))?;
+                let key = zoloz_keys
+                    .select(parsed.key_version.as_deref())
+                    .map_err(refuse)?;
+                signing::verify(key, path, client_id, response_time, raw, &parsed)
+                    .map_err(|e| refuse(e.to_string()))?;
+            }
+            Auth::AkSk { secret, .. } => {
+                if !aksk::verify(secret, path, client_id, response_time, raw, signature) {
+                    return Err(refuse("the HMAC signature does not match".into()));
+                }
+            }
+        }
+        let sent = signing::parse_wire_time(response_time).ok_or_else(|| {
+            refuse(format!(
+                "Response-Time {response_time:?} is not a valid time"
+            ))
+        })?;
+        let skew = (self.inner.clock.now() - sent).unsigned_abs();
+        if skew > config.freshness_window {
+            return Err(refuse(format!(
+                "Response-Time is {}s away from the local clock (window {}s)",
+                skew.as_secs(),
+                config.freshness_window.as_secs()
+            )));
+        }
+        Ok(())
+    }
+
+    fn open(&self, encrypt: &HeaderValue, raw: &[u8]) -> Result<Bytes, UpstreamError> {
+        let Auth::Rsa { merchant_key, .. } = &self.inner.config.auth else {
+            return Err(UpstreamError::Malformed(
+                "an encrypted response in AK/SK mode".into(),
+            ));
+        };
+        let header = encrypt
+            .to_str()
+            .map_err(|_| UpstreamError::Malformed("the Encrypt header is not text".into()))?;
+        envelope::open(merchant_key, header, raw)
+            .map(Bytes::from)
+            .map_err(|e| UpstreamError::Malformed(e.to_string()))
+    }
+}
+
+fn header_value(value: &str) -> Result<HeaderValue, UpstreamError> {
+    HeaderValue::from_str(value).map_err(|_| UpstreamError::Transport {
+        message: "a header value is not valid ASCII".into(),
+        attempts: 0,
+    })
+}
+
+/// reqwest's Display for a connect error is terse; add the cause chain (no URLs with secrets
+/// exist here: the URL is the configured base URL).
+fn transport_message(error: &reqwest::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, UpstreamError> {
+    if let Some(len) = response.content_length()
+        && len > cap as u64
+    {
+        return Err(UpstreamError::Malformed(format!(
+            "response body of {len} bytes exceeds the limit of {cap}"
+        )));
+    }
+    let mut buffer =
+        bytes::BytesMut::with_capacity(response.content_length().map_or(16 * 1024, |l| l as usize));
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| UpstreamError::Transport {
+            message: transport_message(&e),
+            attempts: 0,
+        })?
+    {
+        if buffer.len() + chunk.len() > cap {
+            return Err(UpstreamError::Malformed(format!(
+                "response body exceeds the limit of {cap} bytes"
+            )));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(buffer.freeze())
+}
+
+/// Reads `result.resultCode`, `resultStatus`, `resultMessage` without copying the rest of the
+/// body (which may carry megabytes of images).
+fn read_result(body: &[u8]) -> Result<(String, String, String), UpstreamError> {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        result: Option<ResultField>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ResultField {
+        result_code: Option<serde_json::Value>,
+        result_status: Option<serde_json::Value>,
+        result_message: Option<serde_json::Value>,
+    }
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|e| UpstreamError::Malformed(format!("the body is not a JSON object: {e}")))?;
+    let result = envelope
+        .result
+        .ok_or_else(|| UpstreamError::Malformed("the body has no result envelope".into()))?;
+    let code = match result.result_code {
+        Some(serde_json::Value::String(code)) => code,
+        _ => {
+            return Err(UpstreamError::Malformed(
+                "result.resultCode is missing or not a string".into(),
+            ));
+        }
+    };
+    let as_text = |v: Option<serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => s,
+        Some(other) => other.to_string(),
+        None => String::new(),
+    };
+    Ok((
+        code,
+        as_text(result.result_status),
+        as_text(result.result_message),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_follow_each_api() {
+        let request = CheckResultRequest {
+            transaction_id: "T1".parse().unwrap(),
+            biz_id: Some("B1".parse().unwrap()),
+            return_images: false,
+            extra_images: vec!["CROPPED_FACE".into()],
+        };
+        assert_eq!(
+            String::from_utf8(request.to_json(Product::Connect)).unwrap(),
+            r#"{"bizId":"B1","transactionId":"T1","isReturnImage":"N"}"#
+        );
+        assert_eq!(
+            String::from_utf8(request.to_json(Product::FaceCompare)).unwrap(),
+            r#"{"transactionId":"T1"}"#
+        );
+        let images = CheckResultRequest {
+            return_images: true,
+            ..request
+        };
+        assert_eq!(
+            String::from_utf8(images.to_json(Product::IdRecognition)).unwrap(),
+            r#"{"bizId":"B1","transactionId":"T1","isReturnImage":"Y","extraImageControlList":["CROPPED_FACE"]}"#
+        );
+    }
+
+    #[test]
+    fn result_envelope_is_required() {
+        assert!(read_result(br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"}}"#).is_ok());
+        for bad in [
+            &b"[]"[..],
+            b"{}",
+            b"{\"result\":{}}",
+            b"{\"result\":{\"resultCode\":5}}",
+            b"<html>",
+            b"{\"result\":{\"resultCode\":\"SUCC",
+        ] {
+            assert!(
+                matches!(read_result(bad), Err(UpstreamError::Malformed(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

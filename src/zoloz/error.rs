@@ -1,0 +1,136 @@
+//! What can go wrong talking to ZOLOZ, as kinds the gRPC layer maps with DESIGN.md section 5.
+//! Messages carry no body, key or signature.
+
+use crate::domain::UpstreamFailure;
+use crate::error::{ErrorReason, ServiceError};
+
+/// Why a ZOLOZ call produced no usable response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// Connect, TLS, reset or read failure (after retries).
+    #[error("zoloz unreachable after {attempts} attempt(s): {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A non-2xx HTTP status (after retries for 5xx and 429).
+    #[error("zoloz answered http {status} after {attempts} attempt(s)")]
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A signed, verified response whose result code is a failure (no verdict possible).
+    #[error("zoloz answered {code} ({status}) after {attempts} attempt(s): {message}")]
+    Failure {
+        /// The failure kind.
+        failure: UpstreamFailure,
+        /// The raw resultCode.
+        code: String,
+        /// The raw resultStatus.
+        status: String,
+        /// The raw resultMessage (ZOLOZ's own text; no personal data in practice).
+        message: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The caller's deadline passed before ZOLOZ answered.
+    #[error("zoloz did not answer within the deadline ({attempts} attempt(s))")]
+    Timeout {
+        /// Attempts made (including the one cut short).
+        attempts: u32,
+    },
+    /// The response signature is missing or invalid, or its `Response-Time` is stale.
+    #[error("response refused: {0}")]
+    Signature(String),
+    /// A signed response that does not decrypt or has no result envelope.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+impl UpstreamError {
+    /// The error catalogue reason.
+    pub fn reason(&self) -> ErrorReason {
+        match self {
+            UpstreamError::Transport { .. } => ErrorReason::UpstreamUnavailable,
+            UpstreamError::HttpStatus { status, .. } if *status == 429 => {
+                ErrorReason::UpstreamRateLimited
+            }
+            UpstreamError::HttpStatus { .. } => ErrorReason::UpstreamUnavailable,
+            UpstreamError::Failure { failure, .. } => (*failure).into(),
+            UpstreamError::Timeout { .. } => ErrorReason::UpstreamTimeout,
+            UpstreamError::Signature(_) => ErrorReason::UpstreamSignatureInvalid,
+            UpstreamError::Malformed(_) => ErrorReason::UpstreamMalformedResponse,
+        }
+    }
+
+    /// A stable label for metrics (`transport`, `http_5xx`, `failure`, …).
+    pub fn label(&self) -> &'static str {
+        match self {
+            UpstreamError::Transport { .. } => "transport",
+            UpstreamError::HttpStatus { status, .. } if *status == 429 => "http_429",
+            UpstreamError::HttpStatus { status, .. } if *status >= 500 => "http_5xx",
+            UpstreamError::HttpStatus { .. } => "http_other",
+            UpstreamError::Failure { .. } => "failure_code",
+            UpstreamError::Timeout { .. } => "timeout",
+            UpstreamError::Signature(_) => "signature_invalid",
+            UpstreamError::Malformed(_) => "malformed",
+        }
+    }
+
+    /// Whether a new attempt may succeed (DESIGN.md section 4: transport failures, 5xx, 429,
+    /// `SYSTEM_ERROR`, `PROCESS_TIMEOUT`, `REQUEST_TRAFFIC_EXCEED_LIMIT`). Configuration
+    /// errors, bad signatures and malformed bodies are never retried.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            UpstreamError::Transport { .. } => true,
+            UpstreamError::HttpStatus { status, .. } => *status >= 500 || *status == 429,
+            UpstreamError::Failure { failure, .. } => failure.is_retryable(),
+            UpstreamError::Timeout { .. }
+            | UpstreamError::Signature(_)
+            | UpstreamError::Malformed(_) => false,
+        }
+    }
+
+    /// How many attempts were made, where known.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            UpstreamError::Transport { attempts, .. }
+            | UpstreamError::HttpStatus { attempts, .. }
+            | UpstreamError::Failure { attempts, .. }
+            | UpstreamError::Timeout { attempts } => *attempts,
+            UpstreamError::Signature(_) | UpstreamError::Malformed(_) => 1,
+        }
+    }
+
+    pub(crate) fn set_attempts(&mut self, n: u32) {
+        match self {
+            UpstreamError::Transport { attempts, .. }
+            | UpstreamError::HttpStatus { attempts, .. }
+            | UpstreamError::Failure { attempts, .. }
+            | UpstreamError::Timeout { attempts } => *attempts = n,
+            UpstreamError::Signature(_) | UpstreamError::Malformed(_) => {}
+        }
+    }
+}
+
+impl From<&UpstreamError> for ServiceError {
+    fn from(err: &UpstreamError) -> Self {
+        let error = ServiceError::new(err.reason(), err.to_string());
+        match err {
+            UpstreamError::Failure { code, status, .. } => {
+                error.with_upstream(Some(code.clone()), Some(status.clone()))
+            }
+            _ => error,
+        }
+    }
+}
+
+impl From<UpstreamError> for ServiceError {
+    fn from(err: UpstreamError) -> Self {
+        ServiceError::from(&err)
+    }
+}
