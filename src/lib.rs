@@ -20,4 +20,5 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod pb;
+pub mod source;
 pub mod zoloz;
