@@ -17,6 +17,7 @@
 //! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
 
 pub mod cli;
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod pb;

@@ -1,0 +1,953 @@
+//! The service configuration: one TOML file (tenants, policies, server, cache, retry, limits),
+//! environment and flag overrides for a single-tenant setup, validated once at start. Key files
+//! are read and parsed here, so a service that starts has usable keys; a bad config is refused
+//! with a message that names the file, the key and what is wrong (exit 64). `Debug` output is
+//! redacted: secrets appear as paths or fingerprints, never as material.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::zoloz::aksk::SecretKey;
+use crate::zoloz::api::{BaseUrl, ClientId, FaceCaptureApi};
+use crate::zoloz::client::{Auth, ClientConfig, RetryConfig, ZolozKeys};
+use crate::zoloz::keys::{PrivateKey, PublicKey};
+
+/// The name of the tenant used when a request names none and the file names no default.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read config file {path}: {reason}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        reason: String,
+    },
+    /// TOML syntax or type error (the message carries the line and column).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What toml said, with line and column.
+        message: String,
+    },
+    /// A value that parses but cannot be used.
+    #[error("{origin}: {key}: {message}")]
+    Invalid {
+        /// The file, or `environment` / `command line`.
+        origin: String,
+        /// The dotted key, e.g. `tenants.acme.client_id`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn invalid(origin: &str, key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        key: key.into(),
+        message: message.to_string(),
+    }
+}
+
+/// A duration written as `250ms`, `20s`, `5m` or `1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl std::str::FromStr for HumanDuration {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("{s:?} has no unit: write e.g. 250ms, 20s, 5m or 1h"))?;
+        let (number, unit) = s.split_at(split);
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{s:?} does not start with a whole number"))?;
+        let duration = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            _ => {
+                return Err(format!(
+                    "{s:?} has unknown unit {unit:?}: use ms, s, m or h"
+                ));
+            }
+        };
+        Ok(Self(duration))
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file, as written.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    server: ServerFile,
+    #[serde(default)]
+    upstream: UpstreamFile,
+    #[serde(default)]
+    retry: RetryFile,
+    #[serde(default)]
+    cache: CacheFile,
+    #[serde(default)]
+    watch: WatchFile,
+    #[serde(default)]
+    telemetry: TelemetryFile,
+    #[serde(default)]
+    audit: AuditFile,
+    default_tenant: Option<String>,
+    #[serde(default)]
+    tenants: BTreeMap<String, TenantFile>,
+    default_policy: Option<String>,
+    #[serde(default)]
+    policies: BTreeMap<String, toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerFile {
+    listen: Option<String>,
+    metrics_listen: Option<String>,
+    shutdown_grace: Option<HumanDuration>,
+    max_in_flight: Option<usize>,
+    max_concurrent_streams: Option<u32>,
+    max_message_bytes: Option<usize>,
+    http2_keepalive_interval: Option<HumanDuration>,
+    http2_keepalive_timeout: Option<HumanDuration>,
+    tls: Option<TlsFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    client_ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpstreamFile {
+    connect_timeout: Option<HumanDuration>,
+    attempt_timeout: Option<HumanDuration>,
+    default_deadline: Option<HumanDuration>,
+    freshness_window: Option<HumanDuration>,
+    max_response_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFile {
+    max_attempts: Option<u32>,
+    base_delay: Option<HumanDuration>,
+    max_delay: Option<HumanDuration>,
+    budget_ratio: Option<f32>,
+    budget_min_per_sec: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheFile {
+    max_entries: Option<usize>,
+    ttl: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatchFile {
+    max_wait: Option<HumanDuration>,
+    initial_interval: Option<HumanDuration>,
+    max_interval: Option<HumanDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetryFile {
+    log_format: Option<String>,
+    log_level: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    enabled: Option<bool>,
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantFile {
+    client_id: Option<String>,
+    auth: Option<String>,
+    merchant_private_key_file: Option<PathBuf>,
+    zoloz_public_key_file: Option<PathBuf>,
+    #[serde(default)]
+    zoloz_public_key_versions: BTreeMap<String, PathBuf>,
+    access_key: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    region: Option<String>,
+    base_url: Option<String>,
+    encrypt: Option<bool>,
+    face_capture_api: Option<String>,
+    default_policy: Option<String>,
+    max_concurrent_upstream: Option<usize>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Overrides from flags and environment (a single-tenant setup needs no file).
+
+/// Values given on the command line or in `ZOLOZ_VERDICT_*` variables; they override the file
+/// (the tenant values apply to the default tenant, created if the file has none).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen` / `ZOLOZ_VERDICT_LISTEN`.
+    pub listen: Option<String>,
+    /// `--metrics-listen` / `ZOLOZ_VERDICT_METRICS_LISTEN`.
+    pub metrics_listen: Option<String>,
+    /// `--base-url` / `ZOLOZ_VERDICT_BASE_URL`.
+    pub base_url: Option<String>,
+    /// `--region` / `ZOLOZ_VERDICT_REGION`.
+    pub region: Option<String>,
+    /// `--client-id` / `ZOLOZ_VERDICT_CLIENT_ID`.
+    pub client_id: Option<String>,
+    /// `--private-key-file` / `ZOLOZ_VERDICT_PRIVATE_KEY_FILE`.
+    pub private_key_file: Option<PathBuf>,
+    /// `--zoloz-public-key-file` / `ZOLOZ_VERDICT_ZOLOZ_PUBLIC_KEY_FILE`.
+    pub zoloz_public_key_file: Option<PathBuf>,
+    /// `--encrypt` / `ZOLOZ_VERDICT_ENCRYPT`.
+    pub encrypt: Option<bool>,
+}
+
+impl Overrides {
+    fn touches_tenant(&self) -> bool {
+        self.base_url.is_some()
+            || self.region.is_some()
+            || self.client_id.is_some()
+            || self.private_key_file.is_some()
+            || self.zoloz_public_key_file.is_some()
+            || self.encrypt.is_some()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The validated configuration.
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The gRPC server.
+    pub server: ServerConfig,
+    /// The result cache.
+    pub cache: CacheConfig,
+    /// Watch polling.
+    pub watch: WatchConfig,
+    /// Logs.
+    pub telemetry: TelemetryConfig,
+    /// Audit records.
+    pub audit: AuditConfig,
+    /// The tenants (credential profiles).
+    pub tenants: Tenants,
+    /// The raw policy tables and the default policy name (validated by the engine).
+    pub policies: PolicyTables,
+}
+
+/// The policy section as read; turned into the engine's policies at start.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyTables {
+    /// `default_policy`.
+    pub default_policy: Option<String>,
+    /// `[policies.<name>]` tables.
+    pub tables: BTreeMap<String, toml::Table>,
+}
+
+/// The gRPC server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the gRPC server listens.
+    pub listen: SocketAddr,
+    /// Where `/metrics` is served (none: no metrics endpoint).
+    pub metrics_listen: Option<SocketAddr>,
+    /// How long in-flight calls get to finish after SIGTERM.
+    pub shutdown_grace: Duration,
+    /// RPCs in progress at most before new ones are shed with `OVERLOADED`.
+    pub max_in_flight: usize,
+    /// HTTP/2 streams per connection at most.
+    pub max_concurrent_streams: u32,
+    /// Largest gRPC message, both directions (image results are megabytes).
+    pub max_message_bytes: usize,
+    /// HTTP/2 keepalive ping interval.
+    pub http2_keepalive_interval: Duration,
+    /// HTTP/2 keepalive ping timeout.
+    pub http2_keepalive_timeout: Duration,
+    /// TLS for the gRPC port.
+    pub tls: Option<TlsConfig>,
+}
+
+/// TLS (and optional mTLS) files; read at start.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// Server private key (PEM).
+    pub key_file: PathBuf,
+    /// Client CA (PEM): when set, clients must present a certificate it signed (mTLS).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// Result cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Entries at most (0 disables the cache).
+    pub max_entries: usize,
+    /// How long a terminal result stays.
+    pub ttl: Duration,
+}
+
+/// Watch polling settings.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    /// The longest a Watch may run (a request's `max_wait` above it is capped).
+    pub max_wait: Duration,
+    /// The first poll interval.
+    pub initial_interval: Duration,
+    /// The poll interval cap (intervals grow 1.5× per poll).
+    pub max_interval: Duration,
+}
+
+/// Log settings.
+#[derive(Debug, Clone)]
+pub struct TelemetryConfig {
+    /// JSON lines (default) or human-readable text.
+    pub json_logs: bool,
+    /// An `EnvFilter` directive (default `info`; `RUST_LOG` wins).
+    pub log_level: String,
+}
+
+/// Audit record settings.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// Whether a record is written for every verdict.
+    pub enabled: bool,
+    /// A file to append records to (none: the `audit` log target on standard output).
+    pub file: Option<PathBuf>,
+}
+
+/// The tenants and the default one.
+#[derive(Debug, Clone)]
+pub struct Tenants {
+    /// The tenant used when a request names none.
+    pub default: String,
+    /// Tenants by name.
+    pub by_name: BTreeMap<String, TenantConfig>,
+}
+
+/// One tenant: credentials and settings toward ZOLOZ.
+#[derive(Clone)]
+pub struct TenantConfig {
+    /// The tenant name.
+    pub name: String,
+    /// The ZOLOZ client settings (keys loaded).
+    pub client: ClientConfig,
+    /// The policy used when a request names none (none: the global default).
+    pub default_policy: Option<String>,
+    /// Concurrent calls to ZOLOZ at most for this tenant.
+    pub max_concurrent_upstream: usize,
+    /// Where the keys came from (for the redacted display).
+    key_files: Vec<(String, PathBuf)>,
+}
+
+impl fmt::Debug for TenantConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantConfig")
+            .field("name", &self.name)
+            .field("client_id", &self.client.client_id.as_str())
+            .field("base_url", &self.client.base_url.as_str())
+            .field("encrypt", &self.client.encrypt)
+            .field("key_files", &self.key_files)
+            .field("default_policy", &self.default_policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Loads the file (if any), applies the overrides, reads the keys and validates
+    /// everything.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let (origin, parsed) = match file {
+            Some(path) => {
+                let origin = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                    path: origin.clone(),
+                    reason: e.to_string(),
+                })?;
+                let parsed: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: origin.clone(),
+                    message: e.to_string().trim_end().to_string(),
+                })?;
+                (origin, parsed)
+            }
+            None => ("environment".to_string(), FileConfig::default()),
+        };
+        Self::validate(&origin, parsed, overrides)
+    }
+
+    /// Parses config text (for tests and `explain --config`).
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let parsed: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Self::validate(origin, parsed, &Overrides::default())
+    }
+
+    fn validate(
+        origin: &str,
+        mut file: FileConfig,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let addr = |key: &str, text: &str| -> Result<SocketAddr, ConfigError> {
+            text.parse().map_err(|_| {
+                invalid(
+                    origin,
+                    key,
+                    format!("{text:?} is not an address like 0.0.0.0:50051"),
+                )
+            })
+        };
+        let s = &file.server;
+        let listen = addr(
+            "server.listen",
+            overrides
+                .listen
+                .as_deref()
+                .or(s.listen.as_deref())
+                .unwrap_or("0.0.0.0:50051"),
+        )?;
+        let metrics_listen = match overrides
+            .metrics_listen
+            .as_deref()
+            .or(s.metrics_listen.as_deref())
+        {
+            Some("") | Some("off") => None,
+            Some(text) => Some(addr("server.metrics_listen", text)?),
+            None => Some(addr("server.metrics_listen", "0.0.0.0:9090")?),
+        };
+        let positive = |key: &str, value: usize| {
+            if value == 0 {
+                Err(invalid(origin, key, "must be greater than 0"))
+            } else {
+                Ok(value)
+            }
+        };
+        let server = ServerConfig {
+            listen,
+            metrics_listen,
+            shutdown_grace: s.shutdown_grace.map_or(Duration::from_secs(20), |d| d.0),
+            max_in_flight: positive("server.max_in_flight", s.max_in_flight.unwrap_or(1024))?,
+            max_concurrent_streams: u32::try_from(positive(
+                "server.max_concurrent_streams",
+                s.max_concurrent_streams.unwrap_or(1024) as usize,
+            )?)
+            .unwrap_or(u32::MAX),
+            max_message_bytes: {
+                let bytes = s.max_message_bytes.unwrap_or(16 * 1024 * 1024);
+                if bytes < 1024 * 1024 {
+                    return Err(invalid(
+                        origin,
+                        "server.max_message_bytes",
+                        "must be at least 1048576 (image results are megabytes)",
+                    ));
+                }
+                bytes
+            },
+            http2_keepalive_interval: s
+                .http2_keepalive_interval
+                .map_or(Duration::from_secs(30), |d| d.0),
+            http2_keepalive_timeout: s
+                .http2_keepalive_timeout
+                .map_or(Duration::from_secs(10), |d| d.0),
+            tls: s.tls.as_ref().map(|t| TlsConfig {
+                cert_file: t.cert_file.clone(),
+                key_file: t.key_file.clone(),
+                client_ca_file: t.client_ca_file.clone(),
+            }),
+        };
+        if let Some(tls) = &server.tls {
+            for (key, path) in [
+                ("server.tls.cert_file", Some(&tls.cert_file)),
+                ("server.tls.key_file", Some(&tls.key_file)),
+                ("server.tls.client_ca_file", tls.client_ca_file.as_ref()),
+            ] {
+                if let Some(path) = path
+                    && let Err(e) = std::fs::metadata(path)
+                {
+                    return Err(invalid(origin, key, format!("{}: {e}", path.display())));
+                }
+            }
+        }
+
+        let cache = CacheConfig {
+            max_entries: file.cache.max_entries.unwrap_or(100_000),
+            ttl: file.cache.ttl.map_or(Duration::from_secs(3600), |d| d.0),
+        };
+        let watch = WatchConfig {
+            max_wait: file
+                .watch
+                .max_wait
+                .map_or(Duration::from_secs(600), |d| d.0),
+            initial_interval: file
+                .watch
+                .initial_interval
+                .map_or(Duration::from_secs(1), |d| d.0),
+            max_interval: file
+                .watch
+                .max_interval
+                .map_or(Duration::from_secs(10), |d| d.0),
+        };
+        if watch.initial_interval.is_zero() || watch.max_interval < watch.initial_interval {
+            return Err(invalid(
+                origin,
+                "watch",
+                "initial_interval must be above 0 and at most max_interval",
+            ));
+        }
+        let telemetry = TelemetryConfig {
+            json_logs: match file.telemetry.log_format.as_deref() {
+                None | Some("json") => true,
+                Some("text") => false,
+                Some(other) => {
+                    return Err(invalid(
+                        origin,
+                        "telemetry.log_format",
+                        format!("{other:?}: expected \"json\" or \"text\""),
+                    ));
+                }
+            },
+            log_level: file
+                .telemetry
+                .log_level
+                .clone()
+                .unwrap_or_else(|| "info".into()),
+        };
+        let audit = AuditConfig {
+            enabled: file.audit.enabled.unwrap_or(true),
+            file: file.audit.file.clone(),
+        };
+
+        let u = &file.upstream;
+        let r = &file.retry;
+        let retry = RetryConfig {
+            max_attempts: match r.max_attempts.unwrap_or(3) {
+                0 => return Err(invalid(origin, "retry.max_attempts", "must be at least 1")),
+                n => n,
+            },
+            base_delay: r.base_delay.map_or(Duration::from_millis(100), |d| d.0),
+            max_delay: r.max_delay.map_or(Duration::from_secs(2), |d| d.0),
+            budget_ratio: match r.budget_ratio.unwrap_or(0.2) {
+                v if (0.0..=1000.0).contains(&v) => v,
+                _ => {
+                    return Err(invalid(
+                        origin,
+                        "retry.budget_ratio",
+                        "must be between 0 and 1000",
+                    ));
+                }
+            },
+            budget_min_per_sec: r.budget_min_per_sec.unwrap_or(10),
+        };
+
+        // Single-tenant overrides: they configure (or create) the default tenant.
+        let default_tenant = file
+            .default_tenant
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TENANT.to_string());
+        if overrides.touches_tenant() || file.tenants.is_empty() {
+            let tenant = file.tenants.entry(default_tenant.clone()).or_default();
+            if let Some(v) = &overrides.client_id {
+                tenant.client_id = Some(v.clone());
+            }
+            if let Some(v) = &overrides.base_url {
+                tenant.base_url = Some(v.clone());
+                tenant.region = None;
+            }
+            if let Some(v) = &overrides.region {
+                tenant.region = Some(v.clone());
+                tenant.base_url = None;
+            }
+            if let Some(v) = &overrides.private_key_file {
+                tenant.merchant_private_key_file = Some(v.clone());
+            }
+            if let Some(v) = &overrides.zoloz_public_key_file {
+                tenant.zoloz_public_key_file = Some(v.clone());
+            }
+            if let Some(v) = overrides.encrypt {
+                tenant.encrypt = Some(v);
+            }
+        }
+        let mut by_name = BTreeMap::new();
+        for (name, tenant) in &file.tenants {
+            let built = build_tenant(origin, name, tenant, u, &retry)?;
+            by_name.insert(name.clone(), built);
+        }
+        if !by_name.contains_key(&default_tenant) {
+            return Err(invalid(
+                origin,
+                "default_tenant",
+                format!("names tenant {default_tenant:?}, which is not configured"),
+            ));
+        }
+        Ok(Config {
+            server,
+            cache,
+            watch,
+            telemetry,
+            audit,
+            tenants: Tenants {
+                default: default_tenant,
+                by_name,
+            },
+            policies: PolicyTables {
+                default_policy: file.default_policy.take(),
+                tables: std::mem::take(&mut file.policies),
+            },
+        })
+    }
+}
+
+fn build_tenant(
+    origin: &str,
+    name: &str,
+    t: &TenantFile,
+    u: &UpstreamFile,
+    retry: &RetryConfig,
+) -> Result<TenantConfig, ConfigError> {
+    let key = |field: &str| format!("tenants.{name}.{field}");
+    let required = |field: &str, env: &str| {
+        invalid(
+            origin,
+            key(field),
+            format!("is required (or set {env} for a single-tenant setup)"),
+        )
+    };
+    let client_id: ClientId = t
+        .client_id
+        .as_deref()
+        .ok_or_else(|| required("client_id", "ZOLOZ_VERDICT_CLIENT_ID"))?
+        .parse()
+        .map_err(|e| invalid(origin, key("client_id"), e))?;
+    let base_url = match (&t.base_url, &t.region) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                origin,
+                key("base_url"),
+                "give base_url or region, not both",
+            ));
+        }
+        (Some(url), None) => url
+            .parse::<BaseUrl>()
+            .map_err(|e| invalid(origin, key("base_url"), e))?,
+        (None, Some(region)) => {
+            BaseUrl::for_region(region).map_err(|e| invalid(origin, key("region"), e))?
+        }
+        (None, None) => {
+            return Err(invalid(
+                origin,
+                key("base_url"),
+                "base_url or region is required (or set ZOLOZ_VERDICT_BASE_URL)",
+            ));
+        }
+    };
+    let mut key_files = Vec::new();
+    let auth = match t.auth.as_deref().unwrap_or("rsa") {
+        "rsa" => {
+            let private_path = t.merchant_private_key_file.as_ref().ok_or_else(|| {
+                required(
+                    "merchant_private_key_file",
+                    "ZOLOZ_VERDICT_PRIVATE_KEY_FILE",
+                )
+            })?;
+            let merchant_key = PrivateKey::from_file(private_path)
+                .map_err(|e| invalid(origin, key("merchant_private_key_file"), e))?;
+            key_files.push(("merchant_private_key_file".into(), private_path.clone()));
+            let public_path = t.zoloz_public_key_file.as_ref().ok_or_else(|| {
+                required(
+                    "zoloz_public_key_file",
+                    "ZOLOZ_VERDICT_ZOLOZ_PUBLIC_KEY_FILE",
+                )
+            })?;
+            let default = PublicKey::from_file(public_path)
+                .map_err(|e| invalid(origin, key("zoloz_public_key_file"), e))?;
+            key_files.push(("zoloz_public_key_file".into(), public_path.clone()));
+            let mut versions = BTreeMap::new();
+            for (version, path) in &t.zoloz_public_key_versions {
+                let k = PublicKey::from_file(path).map_err(|e| {
+                    invalid(
+                        origin,
+                        key(&format!("zoloz_public_key_versions.{version}")),
+                        e,
+                    )
+                })?;
+                key_files.push((format!("zoloz_public_key_versions.{version}"), path.clone()));
+                versions.insert(version.clone(), k);
+            }
+            if t.access_key.is_some() || t.secret_key_file.is_some() {
+                return Err(invalid(
+                    origin,
+                    key("access_key"),
+                    "access_key and secret_key_file belong to auth = \"aksk\"",
+                ));
+            }
+            Auth::Rsa {
+                merchant_key: Arc::new(merchant_key),
+                zoloz_keys: Arc::new(ZolozKeys { default, versions }),
+            }
+        }
+        "aksk" => {
+            let access_key = t
+                .access_key
+                .clone()
+                .filter(|a| !a.is_empty() && a.is_ascii() && !a.contains(char::is_whitespace))
+                .ok_or_else(|| {
+                    invalid(
+                        origin,
+                        key("access_key"),
+                        "is required for auth = \"aksk\" (ASCII, no spaces)",
+                    )
+                })?;
+            let path = t.secret_key_file.as_ref().ok_or_else(|| {
+                invalid(
+                    origin,
+                    key("secret_key_file"),
+                    "is required for auth = \"aksk\"",
+                )
+            })?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    origin,
+                    key("secret_key_file"),
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+            let secret = SecretKey::parse(&text).ok_or_else(|| {
+                invalid(
+                    origin,
+                    key("secret_key_file"),
+                    "does not hold a base64url secret key",
+                )
+            })?;
+            key_files.push(("secret_key_file".into(), path.clone()));
+            Auth::AkSk {
+                access_key,
+                secret: Arc::new(secret),
+            }
+        }
+        other => {
+            return Err(invalid(
+                origin,
+                key("auth"),
+                format!("{other:?}: expected \"rsa\" or \"aksk\""),
+            ));
+        }
+    };
+    let encrypt = t.encrypt.unwrap_or(false);
+    if encrypt && matches!(auth, Auth::AkSk { .. }) {
+        return Err(invalid(
+            origin,
+            key("encrypt"),
+            "RSA_AES encryption needs auth = \"rsa\"",
+        ));
+    }
+    let face_capture_api = match t.face_capture_api.as_deref() {
+        None | Some("v1a") => FaceCaptureApi::V1a,
+        Some("v1") => FaceCaptureApi::V1,
+        Some(other) => {
+            return Err(invalid(
+                origin,
+                key("face_capture_api"),
+                format!("{other:?}: expected \"v1a\" or \"v1\""),
+            ));
+        }
+    };
+    let mut client = ClientConfig::new(base_url, client_id, auth);
+    client.encrypt = encrypt;
+    client.face_capture_api = face_capture_api;
+    client.retry = retry.clone();
+    if let Some(d) = u.connect_timeout {
+        client.connect_timeout = d.0;
+    }
+    if let Some(d) = u.attempt_timeout {
+        client.attempt_timeout = d.0;
+    }
+    if let Some(d) = u.default_deadline {
+        client.default_deadline = d.0;
+    }
+    if let Some(d) = u.freshness_window {
+        client.freshness_window = d.0;
+    }
+    if let Some(n) = u.max_response_bytes {
+        client.max_response_bytes = n;
+    }
+    Ok(TenantConfig {
+        name: name.to_string(),
+        client,
+        default_policy: t.default_policy.clone(),
+        max_concurrent_upstream: match t.max_concurrent_upstream.unwrap_or(64) {
+            0 => {
+                return Err(invalid(
+                    origin,
+                    key("max_concurrent_upstream"),
+                    "must be greater than 0",
+                ));
+            }
+            n => n,
+        },
+        key_files,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            "250ms".parse::<HumanDuration>().unwrap().0,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            "5m".parse::<HumanDuration>().unwrap().0,
+            Duration::from_secs(300)
+        );
+        assert!("5".parse::<HumanDuration>().is_err());
+        assert!("5 days".parse::<HumanDuration>().is_err());
+        assert!("ms".parse::<HumanDuration>().is_err());
+    }
+
+    fn vectors() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+    }
+
+    fn tenant_toml() -> String {
+        format!(
+            r#"
+[tenants.acme]
+client_id = "2089012345678900"
+region = "sg"
+merchant_private_key_file = "{v}/merchant_private.pk8.b64"
+zoloz_public_key_file = "{v}/zoloz_public.spki.b64"
+encrypt = true
+"#,
+            v = vectors().display()
+        )
+    }
+
+    #[test]
+    fn a_full_file_loads_and_debug_is_redacted() {
+        let text = format!(
+            "default_tenant = \"acme\"\n[server]\nlisten = \"127.0.0.1:7000\"\nshutdown_grace = \"5s\"\n[cache]\nttl = \"10m\"\n{}",
+            tenant_toml()
+        );
+        let config = Config::from_toml(&text, "test.toml").unwrap();
+        assert_eq!(config.server.listen.port(), 7000);
+        assert_eq!(config.server.shutdown_grace, Duration::from_secs(5));
+        assert_eq!(config.cache.ttl, Duration::from_secs(600));
+        let acme = &config.tenants.by_name["acme"];
+        assert!(acme.client.encrypt);
+        assert_eq!(
+            acme.client.base_url.as_str(),
+            "https://sg-production-api.zoloz.com"
+        );
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("MII"), "{shown}");
+        assert!(shown.contains("merchant_private.pk8.b64"));
+    }
+
+    #[test]
+    fn errors_name_the_key_or_line() {
+        let err = Config::from_toml("[server]\nlisten = 5\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.toml") && err.contains("line 2"), "{err}");
+        let err = Config::from_toml("[server]\nlisen = \"a\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lisen"), "{err}");
+        let err = Config::from_toml("[tenants.acme]\nregion = \"sg\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tenants.acme.client_id"), "{err}");
+        let bad_key = tenant_toml().replace("zoloz_public.spki.b64", "nope.pem");
+        let err = Config::from_toml(&bad_key, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("tenants.acme.zoloz_public_key_file") && err.contains("nope.pem"),
+            "{err}"
+        );
+        let swapped = tenant_toml().replace("zoloz_public.spki.b64", "zoloz_private.pk8.b64");
+        let err = Config::from_toml(&swapped, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected a public key, found a private key"),
+            "{err}"
+        );
+        let err = Config::from_toml(
+            &format!("default_tenant = \"zz\"\n{}", tenant_toml()),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("default_tenant"), "{err}");
+    }
+
+    #[test]
+    fn overrides_make_a_single_tenant_setup_without_a_file() {
+        let v = vectors();
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            base_url: Some("http://127.0.0.1:9/".into()),
+            client_id: Some("2089012345678900".into()),
+            private_key_file: Some(v.join("merchant_private.pk8.b64")),
+            zoloz_public_key_file: Some(v.join("zoloz_public.spki.b64")),
+            ..Overrides::default()
+        };
+        let config = Config::load(None, &overrides).unwrap();
+        assert_eq!(config.tenants.default, DEFAULT_TENANT);
+        assert_eq!(
+            config.tenants.by_name[DEFAULT_TENANT]
+                .client
+                .base_url
+                .as_str(),
+            "http://127.0.0.1:9"
+        );
+        let err = Config::load(None, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ZOLOZ_VERDICT_CLIENT_ID"), "{err}");
+    }
+}
