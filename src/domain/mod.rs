@@ -4,6 +4,7 @@
 //! `zoloz::products`); output: a [`Verdict`]. Policy is a parameter. The decision table of
 //! DESIGN.md section 3 lives here and only here.
 
+pub mod ids;
 pub mod product;
 pub mod result_code;
 

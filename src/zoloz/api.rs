@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::domain::Product;
+pub use crate::domain::ids::{BizId, TransactionId};
 
 /// One ZOLOZ API this service calls. Every one of them is idempotent (safe to retry and poll).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -209,92 +210,6 @@ impl fmt::Display for BaseUrl {
     }
 }
 
-/// A transaction id: 1 to 64 printable ASCII characters (the documented maximum).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TransactionId(String);
-
-impl TransactionId {
-    /// The maximum length ZOLOZ documents.
-    pub const MAX_LEN: usize = 64;
-
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for TransactionId {
-    type Err = InvalidValue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err(InvalidValue("must not be empty".into()));
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(InvalidValue(format!(
-                "must be at most {} characters (got {})",
-                Self::MAX_LEN,
-                s.chars().count()
-            )));
-        }
-        if !s.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(InvalidValue(
-                "must be printable ASCII without spaces".into(),
-            ));
-        }
-        Ok(Self(s.to_string()))
-    }
-}
-
-impl fmt::Display for TransactionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A business id: 1 to 32 printable ASCII characters (the documented maximum).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct BizId(String);
-
-impl BizId {
-    /// The maximum length ZOLOZ documents.
-    pub const MAX_LEN: usize = 32;
-
-    /// The wire value.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// A fresh random business id (32 hex characters) for products that require one when the
-    /// caller gave none.
-    pub fn generate() -> Self {
-        Self(hex::encode(rand::random::<[u8; 16]>()))
-    }
-}
-
-impl FromStr for BizId {
-    type Err = InvalidValue;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err(InvalidValue("must not be empty".into()));
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(InvalidValue(format!(
-                "must be at most {} characters (got {})",
-                Self::MAX_LEN,
-                s.chars().count()
-            )));
-        }
-        if !s.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(InvalidValue(
-                "must be printable ASCII without spaces".into(),
-            ));
-        }
-        Ok(Self(s.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -322,13 +237,6 @@ mod tests {
         assert!("2089012345678900".parse::<ClientId>().is_ok());
         assert!("2089.0".parse::<ClientId>().is_err());
         assert!("".parse::<ClientId>().is_err());
-        assert!("G0066".parse::<TransactionId>().is_ok());
-        assert!("a".repeat(64).parse::<TransactionId>().is_ok());
-        assert!("a".repeat(65).parse::<TransactionId>().is_err());
-        assert!("has space".parse::<TransactionId>().is_err());
-        assert!("é".parse::<TransactionId>().is_err());
-        assert!("b".repeat(33).parse::<BizId>().is_err());
-        assert_eq!(BizId::generate().as_str().len(), 32);
     }
 
     #[test]
