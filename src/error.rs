@@ -36,11 +36,13 @@ pub enum ErrorReason {
     UpstreamMalformedResponse,
     /// The service is saturated and shed the request.
     Overloaded,
+    /// The server is draining (SIGTERM): a Watch ends so another replica can take over.
+    ShuttingDown,
 }
 
 impl ErrorReason {
     /// Every reason, for documentation tests and metrics.
-    pub const ALL: [ErrorReason; 12] = [
+    pub const ALL: [ErrorReason; 13] = [
         ErrorReason::InvalidRequest,
         ErrorReason::UnknownTenant,
         ErrorReason::UnknownPolicy,
@@ -53,6 +55,7 @@ impl ErrorReason {
         ErrorReason::UpstreamSignatureInvalid,
         ErrorReason::UpstreamMalformedResponse,
         ErrorReason::Overloaded,
+        ErrorReason::ShuttingDown,
     ];
 
     /// The `ErrorInfo.reason` string.
@@ -70,6 +73,7 @@ impl ErrorReason {
             ErrorReason::UpstreamSignatureInvalid => "UPSTREAM_SIGNATURE_INVALID",
             ErrorReason::UpstreamMalformedResponse => "UPSTREAM_MALFORMED_RESPONSE",
             ErrorReason::Overloaded => "OVERLOADED",
+            ErrorReason::ShuttingDown => "SHUTTING_DOWN",
         }
     }
 }

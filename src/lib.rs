@@ -20,6 +20,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod grpc;
 pub mod pb;
 pub mod source;
+pub mod telemetry;
 pub mod zoloz;

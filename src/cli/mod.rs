@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod sign;
 
 /// Exit code for a configuration that cannot be used (sysexits `EX_CONFIG`-style, as the
@@ -13,6 +14,8 @@ mod sign;
 pub const EXIT_BAD_CONFIG: u8 = 64;
 /// Exit code for an input file that cannot be read (sysexits `EX_NOINPUT`).
 pub const EXIT_NO_INPUT: u8 = 66;
+/// Exit code when a server cannot be reached (sysexits `EX_UNAVAILABLE`).
+pub const EXIT_UNAVAILABLE: u8 = 69;
 
 /// One verdict for ZOLOZ eKYC transactions.
 #[derive(Debug, Parser)]
@@ -30,6 +33,10 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Check a response signature: exit 0 when valid, 1 when not (debugging).
     Verify(sign::VerifyArgs),
+    /// Ask a running service for a verdict; prints proto3 JSON.
+    Get(client::GetArgs),
+    /// gRPC health check: exit 0 when the server is SERVING.
+    Health(client::HealthArgs),
 }
 
 /// Runs a parsed command line.
@@ -37,7 +44,32 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sign(args) => sign::sign(&args),
         Command::Verify(args) => sign::verify(&args),
+        Command::Get(args) => client::get(&args),
+        Command::Health(args) => client::health(&args),
     }
+}
+
+/// Prints `error: message` on standard error and returns the exit code.
+pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
+}
+
+/// Pretty JSON with two-space indentation.
+pub(crate) fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// An error and its causes, joined with `: `.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// Reads a file named on the command line, or standard input for `-`.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{EXIT_NO_INPUT, read_input};
+use super::{EXIT_NO_INPUT, fail, read_input};
 use crate::zoloz::keys::{PrivateKey, PublicKey};
 use crate::zoloz::{aksk, signing};
 
@@ -68,11 +68,6 @@ pub struct VerifyArgs {
     /// The raw response body, byte for byte (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub body_file: PathBuf,
-}
-
-fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(code)
 }
 
 /// `sign`: prints the content to sign, then the `Signature` header value as the last line.

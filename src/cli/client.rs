@@ -1,0 +1,263 @@
+//! `get` and `health`: a small gRPC client for people and scripts. `get` prints verdicts as
+//! canonical proto3 JSON; `health` exits 0 when the server is SERVING (the Helm test uses it).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic_types::StatusExt as _;
+
+use crate::domain::Product;
+use crate::grpc::status::code_name;
+use crate::pb;
+use crate::pb::verdict_service_client::VerdictServiceClient;
+
+/// How to reach the server.
+#[derive(Debug, Clone, Args)]
+pub struct Connection {
+    /// Server address: `http://host:port`, `https://host:port`, or `host:port`.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:50051",
+        env = "ZOLOZ_VERDICT_ADDR"
+    )]
+    pub addr: String,
+    /// CA certificate (PEM) to verify the server with; implies https.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mTLS.
+    #[arg(long, value_name = "FILE", requires = "key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for mTLS.
+    #[arg(long, value_name = "FILE", requires = "cert_file")]
+    pub key_file: Option<PathBuf>,
+    /// Overall timeout of the call (sent to the server as the gRPC deadline).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    text.parse::<crate::config::HumanDuration>().map(|d| d.0)
+}
+
+/// Arguments of `get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The server.
+    #[command(flatten)]
+    pub connection: Connection,
+    /// face-capture, face-compare, connect or id-recognition.
+    #[arg(long)]
+    pub product: Product,
+    /// The ZOLOZ transaction id (the simulator understands `sim-<product>-<scenario>`).
+    #[arg(long)]
+    pub transaction_id: String,
+    /// The business id (generated when empty, where the product needs one).
+    #[arg(long, default_value = "")]
+    pub biz_id: String,
+    /// The tenant (empty: the server's default).
+    #[arg(long, default_value = "")]
+    pub tenant: String,
+    /// The policy (empty: the tenant's default).
+    #[arg(long, default_value = "")]
+    pub policy: String,
+    /// Return the product's images (printed Base64-encoded in the JSON).
+    #[arg(long)]
+    pub images: bool,
+    /// Extra images to ask for (with --images), e.g. CROPPED_FACE.
+    #[arg(long = "extra-image", value_name = "NAME")]
+    pub extra_images: Vec<String>,
+    /// Skip the server's cache.
+    #[arg(long)]
+    pub bypass_cache: bool,
+    /// Follow the transaction until it is decided (one JSON object per line per change).
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: stop polling after this long (default: the server's maximum).
+    #[arg(long, value_parser = parse_duration)]
+    pub max_wait: Option<Duration>,
+}
+
+/// Arguments of `health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The server.
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The service to ask about (empty: the whole server).
+    #[arg(long, default_value = "")]
+    pub service: String,
+}
+
+async fn connect(connection: &Connection) -> Result<Channel, String> {
+    let tls = connection.ca_file.is_some() || connection.addr.starts_with("https://");
+    let addr = if connection.addr.contains("://") {
+        connection.addr.clone()
+    } else if tls {
+        format!("https://{}", connection.addr)
+    } else {
+        format!("http://{}", connection.addr)
+    };
+    let mut endpoint = Endpoint::from_shared(addr.clone())
+        .map_err(|e| format!("bad address {addr:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(connection.timeout);
+    if tls {
+        let mut config = ClientTlsConfig::new().with_enabled_roots();
+        if let Some(ca) = &connection.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+            config = config.ca_certificate(Certificate::from_pem(pem));
+        }
+        if let (Some(cert), Some(key)) = (&connection.cert_file, &connection.key_file) {
+            let cert = std::fs::read(cert).map_err(|e| format!("{}: {e}", cert.display()))?;
+            let key = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        endpoint = endpoint
+            .tls_config(config)
+            .map_err(|e| format!("tls: {e}"))?;
+    }
+    endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("cannot connect to {addr}: {}", crate::cli::error_chain(&e)))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))
+}
+
+/// The JSON printed for a call that ended without a verdict.
+pub fn status_json(status: &tonic::Status) -> serde_json::Value {
+    let reason = status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default();
+    serde_json::json!({
+        "error": {
+            "code": code_name(status.code()),
+            "reason": reason,
+            "message": status.message(),
+        }
+    })
+}
+
+fn product_pb(product: Product) -> pb::Product {
+    match product {
+        Product::FaceCapture => pb::Product::FaceCapture,
+        Product::FaceCompare => pb::Product::FaceCompare,
+        Product::Connect => pb::Product::Connect,
+        Product::IdRecognition => pb::Product::IdRecognition,
+    }
+}
+
+/// `get`: prints the verdict (or, with `--watch`, each change) as proto3 JSON. Exit 0 with a
+/// verdict, 1 when the call ended with an error (printed as `{"error":{…}}`), 69 when the
+/// server cannot be reached.
+pub fn get(args: &GetArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => return super::fail(1, e),
+    };
+    runtime.block_on(async {
+        let channel = match connect(&args.connection).await {
+            Ok(c) => c,
+            Err(e) => return super::fail(super::EXIT_UNAVAILABLE, e),
+        };
+        let mut client =
+            VerdictServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+        let image_options = args.images.then(|| pb::ImageOptions {
+            return_images: true,
+            extra_images: args.extra_images.clone(),
+        });
+        if args.watch {
+            let request = pb::WatchVerificationResultRequest {
+                product: product_pb(args.product) as i32,
+                transaction_id: args.transaction_id.clone(),
+                biz_id: args.biz_id.clone(),
+                tenant: args.tenant.clone(),
+                policy: args.policy.clone(),
+                image_options,
+                bypass_cache: args.bypass_cache,
+                max_wait: args
+                    .max_wait
+                    .and_then(|d| prost_types::Duration::try_from(d).ok()),
+            };
+            let mut stream = match client.watch_verification_result(request).await {
+                Ok(response) => response.into_inner(),
+                Err(status) => return print_status(&status),
+            };
+            loop {
+                match stream.message().await {
+                    Ok(Some(result)) => println!("{}", pb::to_json(&result)),
+                    Ok(None) => return ExitCode::SUCCESS,
+                    Err(status) => return print_status(&status),
+                }
+            }
+        } else {
+            let request = pb::GetVerificationResultRequest {
+                product: product_pb(args.product) as i32,
+                transaction_id: args.transaction_id.clone(),
+                biz_id: args.biz_id.clone(),
+                tenant: args.tenant.clone(),
+                policy: args.policy.clone(),
+                image_options,
+                bypass_cache: args.bypass_cache,
+            };
+            match client.get_verification_result(request).await {
+                Ok(response) => {
+                    println!("{}", super::pretty(&pb::to_json(response.get_ref())));
+                    ExitCode::SUCCESS
+                }
+                Err(status) => print_status(&status),
+            }
+        }
+    })
+}
+
+fn print_status(status: &tonic::Status) -> ExitCode {
+    println!("{}", status_json(status));
+    ExitCode::FAILURE
+}
+
+/// `health`: exit 0 when SERVING, 1 otherwise (the status is printed), 69 when unreachable.
+pub fn health(args: &HealthArgs) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(e) => return super::fail(1, e),
+    };
+    runtime.block_on(async {
+        let channel = match connect(&args.connection).await {
+            Ok(c) => c,
+            Err(e) => return super::fail(super::EXIT_UNAVAILABLE, e),
+        };
+        let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+        let request = tonic_health::pb::HealthCheckRequest {
+            service: args.service.clone(),
+        };
+        match client.check(request).await {
+            Ok(response) => {
+                let status = response.into_inner().status();
+                println!("{}", status.as_str_name());
+                if status == tonic_health::pb::health_check_response::ServingStatus::Serving {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(status) => {
+                eprintln!(
+                    "health check failed: {} {}",
+                    code_name(status.code()),
+                    status.message()
+                );
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

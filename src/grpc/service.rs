@@ -1,0 +1,332 @@
+//! The `zoloz.verdict.v1.VerdictService` implementation: validate, bound by the caller's
+//! deadline, shed load, call the backend, map errors in one place; and the Watch loop.
+//! Handlers convert, call, convert back; what a verdict is and where facts come from is the
+//! backend's business.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::deadline::answer_by;
+use super::status::to_status;
+use super::validate::{self, EvaluateQuery, VerdictQuery};
+use crate::error::{ErrorReason, ServiceError};
+use crate::pb;
+use crate::pb::verdict_service_server::VerdictService;
+use crate::telemetry::metrics::{MethodLabels, Metrics, RpcLabels};
+
+/// What the service needs from the rest of the application: verdicts for validated queries.
+pub trait Backend: Send + Sync + 'static {
+    /// One Get (or one poll of a Watch), answered by `deadline`.
+    fn get(
+        &self,
+        query: &VerdictQuery,
+        deadline: Instant,
+    ) -> impl Future<Output = Result<pb::VerificationResult, ServiceError>> + Send;
+
+    /// One Evaluate (no upstream call).
+    fn evaluate(&self, query: EvaluateQuery) -> Result<pb::VerificationResult, ServiceError>;
+}
+
+/// Service settings.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// RPCs in progress at most; more are shed with `OVERLOADED`.
+    pub max_in_flight: usize,
+    /// The longest a unary call may take when the caller sets no deadline.
+    pub default_deadline: Duration,
+    /// The longest a Watch may run.
+    pub watch_max_wait: Duration,
+    /// The first Watch poll interval.
+    pub watch_initial_interval: Duration,
+    /// The Watch poll interval cap.
+    pub watch_max_interval: Duration,
+}
+
+/// The gRPC service.
+pub struct VerdictGrpc<B> {
+    backend: Arc<B>,
+    settings: ServiceSettings,
+    permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<B> VerdictGrpc<B> {
+    /// A service over `backend`. `shutdown` turns true when the server starts draining: running
+    /// Watch streams then end, so that draining does not wait for them.
+    pub fn new(
+        backend: Arc<B>,
+        settings: ServiceSettings,
+        metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(settings.max_in_flight)),
+            backend,
+            settings,
+            metrics,
+            shutdown,
+        }
+    }
+
+    /// Takes an in-flight slot or sheds the call.
+    fn admit(&self, method: &'static str) -> Result<InFlight, Status> {
+        match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => {
+                self.metrics.in_flight.inc();
+                Ok(InFlight {
+                    _permit: permit,
+                    metrics: Arc::clone(&self.metrics),
+                })
+            }
+            Err(_) => {
+                self.metrics
+                    .shed
+                    .get_or_create(&MethodLabels { method })
+                    .inc();
+                self.record(method, Some(ErrorReason::Overloaded));
+                Err(to_status(&ServiceError::new(
+                    ErrorReason::Overloaded,
+                    format!(
+                        "the service is saturated ({} calls in progress); retry with backoff",
+                        self.settings.max_in_flight
+                    ),
+                )))
+            }
+        }
+    }
+
+    fn record(&self, method: &'static str, error: Option<ErrorReason>) {
+        self.metrics
+            .rpcs
+            .get_or_create(&RpcLabels {
+                method,
+                outcome: error.map_or("OK", ErrorReason::as_str),
+            })
+            .inc();
+    }
+
+    fn finish<T>(
+        &self,
+        method: &'static str,
+        result: Result<T, ServiceError>,
+    ) -> Result<T, Status> {
+        match result {
+            Ok(value) => {
+                self.record(method, None);
+                Ok(value)
+            }
+            Err(error) => {
+                self.record(method, Some(error.reason));
+                tracing::info!(method, reason = %error.reason, message = %error.message, "no verdict");
+                Err(to_status(&error))
+            }
+        }
+    }
+}
+
+/// Holds an in-flight slot (and the gauge) until dropped.
+struct InFlight {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.metrics.in_flight.dec();
+    }
+}
+
+fn deadline_exceeded(what: &str) -> ServiceError {
+    ServiceError::new(
+        ErrorReason::UpstreamTimeout,
+        format!("{what} did not finish within the caller's deadline"),
+    )
+}
+
+/// Runs `work` until `deadline`, answering `DEADLINE_EXCEEDED` ourselves when it passes.
+async fn bounded<T>(
+    deadline: Instant,
+    work: impl Future<Output = Result<T, ServiceError>>,
+) -> Result<T, ServiceError> {
+    tokio::time::timeout_at(deadline, work)
+        .await
+        .unwrap_or_else(|_| Err(deadline_exceeded("the verdict")))
+}
+
+type WatchStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::VerificationResult, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<B: Backend> VerdictService for VerdictGrpc<B> {
+    async fn get_verification_result(
+        &self,
+        request: Request<pb::GetVerificationResultRequest>,
+    ) -> Result<Response<pb::VerificationResult>, Status> {
+        let deadline = answer_by(request.metadata(), self.settings.default_deadline);
+        let _slot = self.admit("get")?;
+        let result = async {
+            let query = validate::get_query(request.get_ref())?;
+            bounded(deadline, self.backend.get(&query, deadline)).await
+        }
+        .await;
+        self.finish("get", result).map(Response::new)
+    }
+
+    type WatchVerificationResultStream = WatchStream;
+
+    async fn watch_verification_result(
+        &self,
+        request: Request<pb::WatchVerificationResultRequest>,
+    ) -> Result<Response<Self::WatchVerificationResultStream>, Status> {
+        let caller_deadline = answer_by(request.metadata(), self.settings.watch_max_wait);
+        let slot = self.admit("watch")?;
+        let (query, max_wait) = match validate::watch_query(request.get_ref()) {
+            Ok(parsed) => parsed,
+            Err(error) => return self.finish("watch", Err(error)),
+        };
+        let wait = max_wait
+            .unwrap_or(self.settings.watch_max_wait)
+            .min(self.settings.watch_max_wait);
+        let end = caller_deadline.min(Instant::now() + wait);
+        let (tx, rx) = mpsc::channel(4);
+        let watcher = Watcher {
+            backend: Arc::clone(&self.backend),
+            query,
+            end,
+            initial: self.settings.watch_initial_interval,
+            max: self.settings.watch_max_interval,
+            tx,
+            shutdown: self.shutdown.clone(),
+            metrics: Arc::clone(&self.metrics),
+        };
+        tokio::spawn(async move {
+            let _slot = slot;
+            watcher.run().await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn evaluate_verification_result(
+        &self,
+        request: Request<pb::EvaluateVerificationResultRequest>,
+    ) -> Result<Response<pb::VerificationResult>, Status> {
+        let _slot = self.admit("evaluate")?;
+        let result =
+            validate::evaluate_query(request.get_ref()).and_then(|q| self.backend.evaluate(q));
+        self.finish("evaluate", result).map(Response::new)
+    }
+}
+
+/// One Watch: polls with growing intervals, sends a result whenever the decision changes, and
+/// ends after a terminal result, at `end`, at shutdown, or when the caller goes away.
+struct Watcher<B> {
+    backend: Arc<B>,
+    query: VerdictQuery,
+    end: Instant,
+    initial: Duration,
+    max: Duration,
+    tx: mpsc::Sender<Result<pb::VerificationResult, Status>>,
+    shutdown: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+}
+
+/// Errors a Watch keeps polling through (the next poll may succeed).
+fn transient(reason: ErrorReason) -> bool {
+    matches!(
+        reason,
+        ErrorReason::UpstreamUnavailable
+            | ErrorReason::UpstreamRateLimited
+            | ErrorReason::UpstreamTimeout
+    )
+}
+
+impl<B: Backend> Watcher<B> {
+    async fn run(mut self) {
+        let outcome = self.poll_loop().await;
+        let reason = outcome.as_ref().err().map(|e| e.reason);
+        self.metrics
+            .rpcs
+            .get_or_create(&RpcLabels {
+                method: "watch",
+                outcome: reason.map_or("OK", ErrorReason::as_str),
+            })
+            .inc();
+        if let Err(error) = outcome {
+            let _ = self.tx.send(Err(to_status(&error))).await;
+        }
+    }
+
+    /// `Ok` when the stream should end cleanly; `Err` to end it with that error.
+    async fn poll_loop(&mut self) -> Result<(), ServiceError> {
+        let mut interval = self.initial;
+        let mut last_decision = None;
+        let mut last_error: Option<ServiceError>;
+        loop {
+            if *self.shutdown.borrow() {
+                return Err(shutting_down());
+            }
+            let poll = tokio::select! {
+                result = bounded(self.end, self.backend.get(&self.query, self.end)) => result,
+                _ = self.shutdown.changed() => return Err(shutting_down()),
+                () = self.tx.closed() => return Ok(()),
+            };
+            match poll {
+                Ok(result) => {
+                    last_error = None;
+                    let decision = result.decision();
+                    let terminal = decision != pb::Decision::Pending;
+                    if last_decision != Some(decision) {
+                        last_decision = Some(decision);
+                        if self.tx.send(Ok(result)).await.is_err() {
+                            return Ok(());
+                        }
+                    }
+                    if terminal {
+                        return Ok(());
+                    }
+                }
+                Err(error) if transient(error.reason) && Instant::now() < self.end => {
+                    tracing::debug!(reason = %error.reason, "watch poll failed; polling again");
+                    last_error = Some(error);
+                }
+                Err(error) => {
+                    // The end came during a poll: a stream that already told the caller
+                    // "pending" ends cleanly; one that told nothing reports why.
+                    if error.reason == ErrorReason::UpstreamTimeout && last_decision.is_some() {
+                        return Ok(());
+                    }
+                    return Err(error);
+                }
+            }
+            let wake = Instant::now() + interval;
+            if wake >= self.end {
+                return match (last_decision, last_error) {
+                    (Some(_), _) => Ok(()),
+                    (None, Some(error)) => Err(error),
+                    (None, None) => Err(deadline_exceeded("the watch")),
+                };
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                _ = self.shutdown.changed() => return Err(shutting_down()),
+                () = self.tx.closed() => return Ok(()),
+            }
+            interval = interval.mul_f32(1.5).min(self.max);
+        }
+    }
+}
+
+fn shutting_down() -> ServiceError {
+    ServiceError::new(
+        ErrorReason::ShuttingDown,
+        "the server is shutting down; watch again (another replica will answer)",
+    )
+}
