@@ -12,6 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument as _;
 
 use super::deadline::answer_by;
 use super::status::to_status;
@@ -207,10 +208,13 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
             shutdown: self.shutdown.clone(),
             metrics: Arc::clone(&self.metrics),
         };
-        tokio::spawn(async move {
-            let _slot = slot;
-            watcher.run().await;
-        });
+        tokio::spawn(
+            async move {
+                let _slot = slot;
+                watcher.run().await;
+            }
+            .instrument(tracing::Span::current()),
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 

@@ -12,6 +12,7 @@ use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 /// The flights in progress, by key.
 #[derive(Debug)]
@@ -82,11 +83,16 @@ where
                 let this = Arc::clone(self);
                 let done_key = key.clone();
                 let work = make(deadline);
-                let task = tokio::spawn(async move {
-                    let value = work.await;
-                    this.finish(&done_key, id);
-                    value
-                });
+                // The call runs in the leader's span, so its upstream spans are children of the
+                // leader's RPC span.
+                let task = tokio::spawn(
+                    async move {
+                        let value = work.await;
+                        this.finish(&done_key, id);
+                        value
+                    }
+                    .instrument(tracing::Span::current()),
+                );
                 let abort = task.abort_handle();
                 let future = async move { task.await.ok() }.boxed().shared();
                 map.insert(
