@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod explain;
 mod sign;
+
+pub use explain::{error_json, explain_body};
 
 /// Exit code for a configuration that cannot be used (sysexits `EX_CONFIG`-style, as the
 /// design fixes it).
@@ -30,6 +33,8 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Check a response signature: exit 0 when valid, 1 when not (debugging).
     Verify(sign::VerifyArgs),
+    /// Print the verdict for a saved checkresult response as proto3 JSON (offline).
+    Explain(explain::ExplainArgs),
 }
 
 /// Runs a parsed command line.
@@ -37,6 +42,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sign(args) => sign::sign(&args),
         Command::Verify(args) => sign::verify(&args),
+        Command::Explain(args) => explain::explain(&args),
     }
 }
 

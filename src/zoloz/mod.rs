@@ -8,4 +8,5 @@
 pub mod aksk;
 pub mod envelope;
 pub mod keys;
+pub mod products;
 pub mod signing;
