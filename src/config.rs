@@ -1,8 +1,26 @@
-//! The service configuration: one TOML file (tenants, policies, server, cache, retry, limits),
-//! environment and flag overrides for a single-tenant setup, validated once at start. Key files
-//! are read and parsed here, so a service that starts has usable keys; a bad config is refused
-//! with a message that names the file, the key and what is wrong (exit 64). `Debug` output is
-//! redacted: secrets appear as paths or fingerprints, never as material.
+//! The service configuration: one TOML file (tenants, policies, server, cache, retry, watch,
+//! telemetry, audit), environment and flag overrides for a single-tenant setup, validated once
+//! at start. Key files are read and parsed here, so a service that starts has usable keys; a
+//! bad config is refused with a message that names the file, the line or key, and what is wrong
+//! (exit 64). `Debug` output is redacted: secrets appear as paths, never as material.
+//!
+//! The policies part:
+//!
+//! ```toml
+//! default_policy = "standard"          # optional; else the built-in "default"
+//!
+//! [policies.standard]
+//! face_match_min_score = 80.0          # optional, 0 to 100; off when absent
+//! face_quality_min_score = 60.0        # optional, 0 to 100; off when absent
+//!
+//! [policies.standard.effects]          # optional; reason code = "info" | "review" | "reject"
+//! DEVICE_RISK_MEDIUM = "reject"
+//! DOC_MATERIAL_CHECK_FAILED = "review"
+//! ```
+//!
+//! Inside a policy table an unknown key is an error, so that a typo cannot silently weaken a
+//! policy. Errors name the file, the line and the key: `policies.toml: line 7:
+//! policies.standard.effects.FOO: unknown reason code "FOO"`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +29,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::ops::Range;
+
 use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::{Policy, PolicyError, PolicySet, PolicySpec};
 
 use crate::zoloz::aksk::SecretKey;
 use crate::zoloz::api::{BaseUrl, ClientId, FaceCaptureApi};
@@ -21,43 +44,74 @@ use crate::zoloz::keys::{PrivateKey, PublicKey};
 /// The name of the tenant used when a request names none and the file names no default.
 pub const DEFAULT_TENANT: &str = "default";
 
-/// Why a configuration cannot be used.
+/// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
-    #[error("cannot read config file {path}: {reason}")]
+    #[error("{path}: cannot read: {reason}")]
     Read {
         /// The file.
         path: String,
-        /// The I/O error.
+        /// Why.
         reason: String,
     },
-    /// TOML syntax or type error (the message carries the line and column).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// What toml said, with line and column.
-        message: String,
-    },
-    /// A value that parses but cannot be used.
-    #[error("{origin}: {key}: {message}")]
+    /// Not valid TOML, a value of the wrong type, an unknown key, or a value that parses but
+    /// cannot be used.
+    #[error("{origin}: {}", Located(*line, key, message))]
     Invalid {
-        /// The file, or `environment` / `command line`.
+        /// The file, or `environment` for a setup without one.
         origin: String,
-        /// The dotted key, e.g. `tenants.acme.client_id`.
-        key: String,
+        /// The 1-based line, when known.
+        line: Option<usize>,
+        /// The dotted key, when known (`tenants.acme.client_id`).
+        key: Option<String>,
         /// What is wrong.
         message: String,
     },
 }
 
+/// `line N: key: message`, leaving out what is unknown.
+struct Located<'a>(Option<usize>, &'a Option<String>, &'a String);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.0 {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(key) = self.1 {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(self.2)
+    }
+}
+
 fn invalid(origin: &str, key: impl Into<String>, message: impl fmt::Display) -> ConfigError {
     ConfigError::Invalid {
         origin: origin.to_string(),
-        key: key.into(),
+        line: None,
+        key: Some(key.into()),
         message: message.to_string(),
     }
+}
+
+/// A TOML syntax or type error, located by its span.
+fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    ConfigError::Invalid {
+        origin: origin.to_string(),
+        line: e.span().map(|s| line_of(text, s.start)),
+        key: None,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 /// A duration written as `250ms`, `20s`, `5m` or `1h`.
@@ -121,9 +175,11 @@ struct FileConfig {
     default_tenant: Option<String>,
     #[serde(default)]
     tenants: BTreeMap<String, TenantFile>,
-    default_policy: Option<String>,
-    #[serde(default)]
-    policies: BTreeMap<String, toml::Table>,
+    // Accepted here, read (with spans) by `parse_policies`.
+    #[serde(default, rename = "default_policy")]
+    _default_policy: Option<toml::Value>,
+    #[serde(default, rename = "policies")]
+    _policies: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -270,17 +326,8 @@ pub struct Config {
     pub audit: AuditConfig,
     /// The tenants (credential profiles).
     pub tenants: Tenants,
-    /// The raw policy tables and the default policy name (validated by the engine).
-    pub policies: PolicyTables,
-}
-
-/// The policy section as read; turned into the engine's policies at start.
-#[derive(Debug, Clone, Default)]
-pub struct PolicyTables {
-    /// `default_policy`.
-    pub default_policy: Option<String>,
-    /// `[policies.<name>]` tables.
-    pub tables: BTreeMap<String, toml::Table>,
+    /// The named policies and the default one.
+    pub policies: PolicySet,
 }
 
 /// The gRPC server settings.
@@ -396,36 +443,35 @@ impl Config {
     /// Loads the file (if any), applies the overrides, reads the keys and validates
     /// everything.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let (origin, parsed) = match file {
+        match file {
             Some(path) => {
-                let origin = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-                    path: origin.clone(),
-                    reason: e.to_string(),
-                })?;
-                let parsed: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: origin.clone(),
-                    message: e.to_string().trim_end().to_string(),
-                })?;
-                (origin, parsed)
+                let text = read_text(path)?;
+                Self::parse(&text, &path.display().to_string(), overrides)
             }
-            None => ("environment".to_string(), FileConfig::default()),
-        };
-        Self::validate(&origin, parsed, overrides)
+            None => Self::validate(
+                "environment",
+                FileConfig::default(),
+                PolicySet::builtin(),
+                overrides,
+            ),
+        }
     }
 
-    /// Parses config text (for tests and `explain --config`).
+    /// Parses config text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let parsed: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        Self::validate(origin, parsed, &Overrides::default())
+        Self::parse(text, origin, &Overrides::default())
+    }
+
+    fn parse(text: &str, origin: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        let policies = parse_policies(text, origin)?;
+        Self::validate(origin, file, policies, overrides)
     }
 
     fn validate(
         origin: &str,
         mut file: FileConfig,
+        policies: PolicySet,
         overrides: &Overrides,
     ) -> Result<Config, ConfigError> {
         let addr = |key: &str, text: &str| -> Result<SocketAddr, ConfigError> {
@@ -610,6 +656,15 @@ impl Config {
         let mut by_name = BTreeMap::new();
         for (name, tenant) in &file.tenants {
             let built = build_tenant(origin, name, tenant, u, &retry)?;
+            if let Some(policy) = &built.default_policy
+                && policies.get(policy).is_none()
+            {
+                return Err(invalid(
+                    origin,
+                    format!("tenants.{name}.default_policy"),
+                    format!("no policy named {policy:?}"),
+                ));
+            }
             by_name.insert(name.clone(), built);
         }
         if !by_name.contains_key(&default_tenant) {
@@ -629,10 +684,7 @@ impl Config {
                 default: default_tenant,
                 by_name,
             },
-            policies: PolicyTables {
-                default_policy: file.default_policy.take(),
-                tables: std::mem::take(&mut file.policies),
-            },
+            policies,
         })
     }
 }
@@ -828,6 +880,108 @@ fn build_tenant(
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Policies, read with spans so that errors carry the line.
+
+#[derive(Debug, Deserialize)]
+struct PoliciesFile {
+    #[serde(default)]
+    default_policy: Option<Spanned<String>>,
+    #[serde(default)]
+    policies: BTreeMap<String, Spanned<PolicyTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyTable {
+    #[serde(default)]
+    face_match_min_score: Option<Spanned<f64>>,
+    #[serde(default)]
+    face_quality_min_score: Option<Spanned<f64>>,
+    #[serde(default)]
+    effects: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// Reads only the policies of a configuration file (for `explain`, which needs no tenant).
+pub fn load_policies(path: &Path) -> Result<PolicySet, ConfigError> {
+    parse_policies(&read_text(path)?, &path.display().to_string())
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Reads the policies of configuration text; `origin` only names it in errors. Other tables
+/// are left to [`Config`].
+pub fn parse_policies(text: &str, origin: &str) -> Result<PolicySet, ConfigError> {
+    let invalid =
+        |span: Option<Range<usize>>, key: Option<String>, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            line: span.map(|s| line_of(text, s.start)),
+            key,
+            message,
+        };
+    let file: PoliciesFile = toml::from_str(text)
+        .map_err(|e| invalid(e.span(), None, e.message().trim().to_string()))?;
+
+    let mut policies = Vec::with_capacity(file.policies.len());
+    for (name, table) in &file.policies {
+        let table_span = table.span();
+        let table = table.get_ref();
+        let spec = PolicySpec {
+            face_match_min_score: table.face_match_min_score.as_ref().map(|v| *v.get_ref()),
+            face_quality_min_score: table.face_quality_min_score.as_ref().map(|v| *v.get_ref()),
+            effects: table
+                .effects
+                .iter()
+                .map(|(k, v)| (k.get_ref().clone(), v.get_ref().clone()))
+                .collect(),
+        };
+        let policy = Policy::new(name, &spec).map_err(|e| {
+            let prefix = format!("policies.{name}.");
+            let setting = e.key.strip_prefix(&prefix).unwrap_or_default();
+            let span = match setting {
+                "face_match_min_score" => table.face_match_min_score.as_ref().map(Spanned::span),
+                "face_quality_min_score" => {
+                    table.face_quality_min_score.as_ref().map(Spanned::span)
+                }
+                _ => setting.strip_prefix("effects.").and_then(|code| {
+                    table
+                        .effects
+                        .keys()
+                        .find(|k| k.get_ref() == code)
+                        .map(Spanned::span)
+                }),
+            };
+            located(invalid, span.or(Some(table_span.clone())), e)
+        })?;
+        policies.push(policy);
+    }
+    let default_name = file.default_policy.as_ref().map(|d| d.get_ref().as_str());
+    PolicySet::new(policies, default_name).map_err(|e| {
+        let span = if e.key == "default_policy" {
+            file.default_policy.as_ref().map(Spanned::span)
+        } else {
+            e.key
+                .strip_prefix("policies.")
+                .and_then(|name| file.policies.get(name))
+                .map(Spanned::span)
+        };
+        located(invalid, span, e)
+    })
+}
+
+fn located(
+    invalid: impl Fn(Option<Range<usize>>, Option<String>, String) -> ConfigError,
+    span: Option<Range<usize>>,
+    e: PolicyError,
+) -> ConfigError {
+    invalid(span, Some(e.key), e.message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,5 +1103,111 @@ encrypt = true
             .unwrap_err()
             .to_string();
         assert!(err.contains("ZOLOZ_VERDICT_CLIENT_ID"), "{err}");
+    }
+
+    use crate::domain::{Effect, ReasonCode};
+
+    fn policies(text: &str) -> Result<PolicySet, ConfigError> {
+        parse_policies(text, "test.toml")
+    }
+
+    #[test]
+    fn the_documented_example_loads() {
+        let set = policies(
+            r#"
+default_policy = "standard"
+[server]
+listen = "0.0.0.0:50051"
+[policies.standard]
+face_match_min_score = 80.0
+face_quality_min_score = 60
+[policies.standard.effects]
+DEVICE_RISK_MEDIUM = "reject"
+DOC_MATERIAL_CHECK_FAILED = "review"
+"#,
+        )
+        .unwrap();
+        let standard = set.default_policy();
+        assert_eq!(standard.name(), "standard");
+        assert_eq!(standard.face_match_min_score(), Some(80.0));
+        assert_eq!(standard.face_quality_min_score(), Some(60.0));
+        assert_eq!(
+            standard.effect(ReasonCode::DeviceRiskMedium),
+            Effect::Reject
+        );
+        assert!(set.get("default").is_some());
+    }
+
+    #[test]
+    fn empty_file_is_the_builtin_table() {
+        let set = policies("").unwrap();
+        assert_eq!(set.default_policy(), &Policy::default_table());
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let cases = [
+            (
+                "[policies.strict.effects]\nDEVICE_RISK_LOW = \"info\"\nFOO = \"reject\"\n",
+                "test.toml: line 3: policies.strict.effects.FOO: unknown reason code \"FOO\"",
+            ),
+            (
+                "[policies.strict.effects]\nINCOMPLETE_RESULT = \"info\"\n",
+                "test.toml: line 2: policies.strict.effects.INCOMPLETE_RESULT: INCOMPLETE_RESULT \
+                 cannot be lowered below review (fail-safe floor)",
+            ),
+            (
+                "[policies.strict]\n\nface_match_min_score = 101\n",
+                "test.toml: line 3: policies.strict.face_match_min_score: must be a number from \
+                 0 to 100, got 101",
+            ),
+            (
+                "[policies.strict]\nface_match_min_score = nan\n",
+                "test.toml: line 2: policies.strict.face_match_min_score: must be a number from \
+                 0 to 100, got NaN",
+            ),
+            (
+                "default_policy = \"nope\"\n",
+                "test.toml: line 1: default_policy: no policy named \"nope\"",
+            ),
+            (
+                "[policies.default]\n",
+                "test.toml: line 1: policies.default: the name \"default\" is reserved",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = policies(text).unwrap_err().to_string();
+            assert!(
+                message.starts_with(expected),
+                "{message}\nexpected {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn toml_errors_carry_the_line() {
+        let message = policies("[policies.strict]\nface_match_min = 80\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("test.toml: line 2: unknown field"),
+            "{message}"
+        );
+        let message = policies("[policies.strict.effects]\nDEVICE_RISK_LOW = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("test.toml: line 2: "), "{message}");
+        let message = policies("[policies.strict\n").unwrap_err().to_string();
+        assert!(message.starts_with("test.toml: line 1: "), "{message}");
+    }
+
+    #[test]
+    fn unreadable_file() {
+        let err = load_policies(Path::new("/nonexistent/zoloz-verdict.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/zoloz-verdict.toml: cannot read")
+        );
     }
 }

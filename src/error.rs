@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::domain::UpstreamFailure;
+use crate::domain::{UpstreamFailure, UpstreamFailureReport};
 
 /// The `ErrorInfo.domain` of every error this service returns.
 pub const ERROR_DOMAIN: &str = "zoloz-verdict";
@@ -93,6 +93,24 @@ impl From<UpstreamFailure> for ErrorReason {
             UpstreamFailure::QuotaExhausted => ErrorReason::UpstreamQuotaExhausted,
             UpstreamFailure::Unavailable => ErrorReason::UpstreamUnavailable,
         }
+    }
+}
+
+/// The longest upstream `resultMessage` quoted in an error message.
+const MAX_UPSTREAM_MESSAGE_CHARS: usize = 200;
+
+impl From<UpstreamFailureReport> for ServiceError {
+    /// A failure result code: the reason from the one classification, the raw code and status
+    /// as metadata, ZOLOZ's message (cut to 200 characters) in the text.
+    fn from(report: UpstreamFailureReport) -> Self {
+        let mut message = format!("zoloz answered {}", report.result_code);
+        if let Some(upstream) = report.result_message.as_deref().filter(|m| !m.is_empty()) {
+            let cut: String = upstream.chars().take(MAX_UPSTREAM_MESSAGE_CHARS).collect();
+            message.push_str(": ");
+            message.push_str(&cut);
+        }
+        ServiceError::new(report.failure.into(), message)
+            .with_upstream(Some(report.result_code), report.result_status)
     }
 }
 

@@ -9,10 +9,12 @@
 //! | module | knows | does |
 //! | --- | --- | --- |
 //! | [`domain`] | nothing else | the verdict engine: facts in, verdict out; policies; pure |
-//! | [`zoloz`] | `domain` | keys, signing, `RSA_AES`, AK/SK, transport, product wire formats |
+//! | [`zoloz`] | `domain`, `error` | keys, signing, `RSA_AES`, AK/SK, transport, product wire formats |
 //! | [`error`] | `domain` | the error catalogue (`ErrorInfo` reasons) |
+//! | [`config`] | `domain` | the configuration file (TOML): policies |
 //! | [`pb`] | – | the generated API types and proto3 JSON printing |
-//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, …) |
+//! | [`grpc`] | `domain`, `error`, `pb` | conversion to API types, the one error-to-status mapping |
+//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `explain`, …) |
 //!
 //! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
 

@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod client;
+mod explain;
 mod sign;
+
+pub use explain::{error_json, explain_body};
 
 /// Exit code for a configuration that cannot be used (sysexits `EX_CONFIG`-style, as the
 /// design fixes it).
@@ -37,6 +40,8 @@ pub enum Command {
     Get(client::GetArgs),
     /// gRPC health check: exit 0 when the server is SERVING.
     Health(client::HealthArgs),
+    /// Print the verdict for a saved checkresult response as proto3 JSON (offline).
+    Explain(explain::ExplainArgs),
 }
 
 /// Runs a parsed command line.
@@ -46,6 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => sign::verify(&args),
         Command::Get(args) => client::get(&args),
         Command::Health(args) => client::health(&args),
+        Command::Explain(args) => explain::explain(&args),
     }
 }
 

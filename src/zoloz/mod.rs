@@ -11,4 +11,5 @@ pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod keys;
+pub mod products;
 pub mod signing;

@@ -1,0 +1,49 @@
+//! ID Recognition checkresult (`/api/v1/zoloz/idrecognition/checkresult`). OCR fields
+//! (`ocrResult`, `ocrResultFormat`, `ocrResultDetail`, `countryCode`) are never read: they are
+//! personal data and decide nothing.
+
+use serde_json::Value;
+
+use super::read::{ImageSink, at, container, string};
+use crate::domain::facts::field::id_recognition as fld;
+use crate::domain::{IdRecognitionFacts, ImageKind, ShapeMismatch, SpoofCheckFact};
+
+pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> IdRecognitionFacts {
+    container(root, fld::EXT_INFO, mismatches);
+    container(root, fld::SPOOF_RESULT, mismatches);
+    let spoof_checks = match at(root, fld::SPOOF_RESULT) {
+        Some(Value::Object(checks)) => checks
+            .iter()
+            .map(|(name, value)| SpoofCheckFact {
+                name: name.clone(),
+                value: string(Some(value)),
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    IdRecognitionFacts {
+        recognition_result: string(at(root, fld::RECOGNITION_RESULT)),
+        recognition_error_code: string(at(root, fld::RECOGNITION_ERROR_CODE)),
+        doc_category: string(at(root, fld::DOC_CATEGORY)),
+        cert_type: string(at(root, fld::CERT_TYPE)),
+        spoof_checks,
+        deeper_result: string(at(root, fld::DEEPER_RESULT)),
+        deeper_description: string(at(root, fld::DEEPER_DESCRIPTION)),
+        upload_enabled: string(at(root, fld::UPLOAD_ENABLED)),
+    }
+}
+
+pub(super) fn images(root: &Value, sink: &mut ImageSink) {
+    match at(root, fld::IMAGE_CONTENT) {
+        Some(Value::Array(pages)) => {
+            for (index, page) in pages.iter().enumerate() {
+                sink.add(ImageKind::Document, &index.to_string(), Some(page));
+            }
+        }
+        // Lenient: a single page sent as a string.
+        page @ Some(Value::String(_)) => sink.add(ImageKind::Document, "0", page),
+        None => {}
+        Some(_) => sink.undecodable += 1,
+    }
+    sink.add_map(ImageKind::Extra, at(root, fld::EXTRA_IMAGES));
+}
