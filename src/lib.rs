@@ -12,7 +12,8 @@
 //! | [`zoloz`] | `domain` | keys, signing, `RSA_AES`, AK/SK, transport, product wire formats |
 //! | [`error`] | `domain` | the error catalogue (`ErrorInfo` reasons) |
 //! | [`pb`] | – | the generated API types and proto3 JSON printing |
-//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, …) |
+//! | [`simulator`] | `domain`, `zoloz` | a ZOLOZ stand-in speaking the real protocol, with scenarios |
+//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `simulator`, …) |
 //!
 //! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
 
@@ -20,4 +21,5 @@ pub mod cli;
 pub mod domain;
 pub mod error;
 pub mod pb;
+pub mod simulator;
 pub mod zoloz;
