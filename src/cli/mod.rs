@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod sign;
+mod simulator;
 
 /// Exit code for a configuration that cannot be used (sysexits `EX_CONFIG`-style, as the
 /// design fixes it).
@@ -30,6 +31,9 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Check a response signature: exit 0 when valid, 1 when not (debugging).
     Verify(sign::VerifyArgs),
+    /// Run the ZOLOZ simulator: the real gateway protocol with scenarios picked by
+    /// transaction id, for tests and demos without ZOLOZ credentials.
+    Simulator(simulator::SimulatorArgs),
 }
 
 /// Runs a parsed command line.
@@ -37,6 +41,7 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sign(args) => sign::sign(&args),
         Command::Verify(args) => sign::verify(&args),
+        Command::Simulator(args) => simulator::simulator(&args),
     }
 }
 
@@ -49,4 +54,19 @@ pub(crate) fn read_input(path: &PathBuf) -> Result<Vec<u8>, String> {
         return Ok(buffer);
     }
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Reads an AK/SK secret key file (base64url text).
+pub(crate) fn read_secret(path: &PathBuf) -> Result<crate::zoloz::aksk::SecretKey, String> {
+    let text = read_input(path)?;
+    let text =
+        String::from_utf8(text).map_err(|_| "the secret key file is not text".to_string())?;
+    crate::zoloz::aksk::SecretKey::parse(&text)
+        .ok_or_else(|| "the secret key is not base64url".to_string())
+}
+
+/// Prints `error: <message>` to standard error and returns `code`.
+pub(crate) fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(code)
 }
