@@ -200,7 +200,7 @@ fn http_500() -> Reply {
 
 /// A WAF's block page (what ZOLOZ's edge answers, for example, to a request without a
 /// `User-Agent`).
-const WAF_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head>\n\
+pub(crate) const WAF_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>403 Forbidden</title></head>\n\
 <body><h1>403 Forbidden</h1><p>The request was blocked by the web application firewall.</p>\n\
 <p>Reference: sim-waf-0000000000</p></body></html>\n";
 

@@ -35,6 +35,7 @@ const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 const JSON: &str = "application/json; charset=UTF-8";
 const TEXT: &str = "text/plain; charset=UTF-8";
+const HTML: &str = "text/html; charset=UTF-8";
 const RESPONSE_TIME: HeaderName = HeaderName::from_static("response-time");
 const SIGNATURE: HeaderName = HeaderName::from_static("signature");
 const ENCRYPT: HeaderName = HeaderName::from_static("encrypt");
@@ -222,6 +223,14 @@ impl Gateway {
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return Ok(answer);
+        }
+        if !request.headers().contains_key(header::USER_AGENT) {
+            // ZOLOZ's WAF blocks requests without a User-Agent (PROTOCOL.md section 1).
+            return Ok(plain(
+                StatusCode::FORBIDDEN,
+                HTML,
+                Bytes::from_static(catalogue::WAF_PAGE.as_bytes()),
+            ));
         }
         let (parts, body) = request.into_parts();
         let Ok(collected) = Limited::new(body, MAX_REQUEST_BYTES).collect().await else {

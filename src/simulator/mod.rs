@@ -25,6 +25,9 @@
 //! | `transactionId` over 64 or `bizId` over 32 characters, `isReturnImage` not `Y`/`N` | `PARAM_ILLEGAL` |
 //! | `sim-<other product>-…` at a product's endpoint, or an unknown `sim-` scenario | `INVALID_ARGUMENT` |
 //!
+//! A request without a `User-Agent` gets the HTTP 403 HTML page of ZOLOZ's WAF, as PROTOCOL.md
+//! section 1 warns (reqwest sends none by default).
+//!
 //! Gateway refusals (the first five rows) are plain JSON even to an encrypted request, as
 //! PROTOCOL.md section 4 warns real gateway errors may be; everything after decryption is
 //! answered encrypted when the request was. Unknown paths answer HTTP 404 and other methods
