@@ -180,6 +180,15 @@ pub(crate) struct Gateway {
     pub(crate) counts: Counts,
 }
 
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("client_id", &self.client_id)
+            .field("recorded", &self.recorded.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Gateway {
     /// Loads the recorded responses, if any.
     pub(crate) fn new(config: SimulatorConfig) -> Result<Self, SimulatorError> {

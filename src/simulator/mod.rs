@@ -195,26 +195,31 @@ impl SimulatorKeys {
             zoloz_private: dir.join("zoloz_private.pem"),
             zoloz_public: dir.join("zoloz_public.pem"),
         };
-        write_file(
-            &files.merchant_private,
-            self.merchant_private.to_pkcs8_pem().as_bytes(),
-            true,
-        )?;
-        write_file(
-            &files.merchant_public,
-            self.merchant_public().to_pem().as_bytes(),
-            false,
-        )?;
-        write_file(
-            &files.zoloz_private,
-            self.zoloz_private.to_pkcs8_pem().as_bytes(),
-            true,
-        )?;
-        write_file(
-            &files.zoloz_public,
-            self.zoloz_public().to_pem().as_bytes(),
-            false,
-        )?;
+        let contents = [
+            (
+                &files.merchant_private,
+                self.merchant_private.to_pkcs8_pem(),
+                true,
+            ),
+            (
+                &files.merchant_public,
+                self.merchant_public().to_pem().into(),
+                false,
+            ),
+            (
+                &files.zoloz_private,
+                self.zoloz_private.to_pkcs8_pem(),
+                true,
+            ),
+            (
+                &files.zoloz_public,
+                self.zoloz_public().to_pem().into(),
+                false,
+            ),
+        ];
+        for (path, pem, private) in contents {
+            write_file(path, pem.as_bytes(), private)?;
+        }
         Ok(files)
     }
 }

@@ -116,12 +116,6 @@ impl Drop for RunningSimulator {
     }
 }
 
-impl std::fmt::Debug for Gateway {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway").finish_non_exhaustive()
-    }
-}
-
 async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<()>) {
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let mut connections = JoinSet::new();

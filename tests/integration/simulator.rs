@@ -949,15 +949,11 @@ fn generated_keys_are_written_as_pem_with_private_files_0600() {
     }
 }
 
-/// The real binary: `simulator --listen 127.0.0.1:0 --write-keys DIR` prints the bound
-/// address, answers with the keys it wrote, and stops cleanly on SIGTERM.
-#[tokio::test]
-async fn the_binary_serves_with_the_keys_it_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys_dir = dir.path().join("keys");
+/// Starts the real binary with `args` and returns it with the base URL it printed.
+fn spawn_binary(args: &[&std::ffi::OsStr]) -> (std::process::Child, String) {
     let mut child = std::process::Command::new(binary())
-        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
-        .arg(&keys_dir)
+        .arg("simulator")
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -982,22 +978,11 @@ async fn the_binary_serves_with_the_keys_it_writes() {
     };
     assert!(base.starts_with("http://127.0.0.1:"), "{base}");
     assert!(!base.ends_with(":0"), "{base}");
+    (child, base)
+}
 
-    let keys = SimulatorKeys {
-        merchant_private: Arc::new(
-            PrivateKey::from_file(&keys_dir.join("merchant_private.pem")).unwrap(),
-        ),
-        zoloz_private: Arc::new(
-            PrivateKey::from_file(&keys_dir.join("zoloz_private.pem")).unwrap(),
-        ),
-    };
-    let client = Client::new(base, &keys);
-    let reply = client
-        .checkresult(Product::IdRecognition, "sim-id-recognition-tampered")
-        .await;
-    assert!(client.verifies(path_of(Product::IdRecognition), &reply));
-    assert_eq!(reply.json()["extInfo"]["spoofResult"]["TAMPER_CHECK"], "N");
-
+/// Sends SIGTERM and expects a clean exit.
+async fn terminate(mut child: std::process::Child) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -1015,6 +1000,102 @@ async fn the_binary_serves_with_the_keys_it_writes() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "{exit}");
+}
+
+/// The real binary: `simulator --listen 127.0.0.1:0 --write-keys DIR` prints the bound
+/// address, answers with the keys it wrote, and stops cleanly on SIGTERM.
+#[tokio::test]
+async fn the_binary_serves_with_the_keys_it_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let (child, base) = spawn_binary(&[
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--write-keys".as_ref(),
+        keys_dir.as_os_str(),
+    ]);
+    let keys = SimulatorKeys {
+        merchant_private: Arc::new(
+            PrivateKey::from_file(&keys_dir.join("merchant_private.pem")).unwrap(),
+        ),
+        zoloz_private: Arc::new(
+            PrivateKey::from_file(&keys_dir.join("zoloz_private.pem")).unwrap(),
+        ),
+    };
+    let client = Client::new(base, &keys);
+    let reply = client
+        .checkresult(Product::IdRecognition, "sim-id-recognition-tampered")
+        .await;
+    assert!(client.verifies(path_of(Product::IdRecognition), &reply));
+    assert_eq!(reply.json()["extInfo"]["spoofResult"]["TAMPER_CHECK"], "N");
+    terminate(child).await;
+}
+
+/// The real binary with given keys (the vectors' bare Base64 DER), another client id, AK/SK
+/// and recorded responses; and exit 64 for a scenarios directory that does not exist.
+#[tokio::test]
+async fn the_binary_takes_keys_aksk_and_recordings_from_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = dir.path().join("recorded");
+    std::fs::create_dir(&recorded).unwrap();
+    std::fs::write(
+        recorded.join("G-REC-9.json"),
+        r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"recorded"}}"#,
+    )
+    .unwrap();
+    let secret_file = dir.path().join("secret.b64url");
+    std::fs::write(
+        &secret_file,
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n",
+    )
+    .unwrap();
+    let merchant_public = vector_path("merchant_public.spki.b64");
+    let zoloz_private = vector_path("zoloz_private.pk8.b64");
+    let (child, base) = spawn_binary(&[
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--client-id".as_ref(),
+        CLIENT_ID.as_ref(),
+        "--merchant-public-key".as_ref(),
+        merchant_public.as_os_str(),
+        "--zoloz-private-key".as_ref(),
+        zoloz_private.as_os_str(),
+        "--access-key".as_ref(),
+        "AK-CLI".as_ref(),
+        "--secret-key".as_ref(),
+        secret_file.as_os_str(),
+        "--scenarios".as_ref(),
+        recorded.as_os_str(),
+    ]);
+    let client = Client::new(base, &vector_keys());
+    let reply = client.checkresult(Product::Connect, "G-REC-9").await;
+    assert!(client.verifies(path_of(Product::Connect), &reply));
+    assert_eq!(reply.json()["result"]["resultMessage"], "recorded");
+    let secret = SecretKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+    let body = checkresult_body(Product::Connect, "G-1").to_string();
+    let reply = client
+        .post(
+            path_of(Product::Connect),
+            body.as_bytes(),
+            Options {
+                auth: Auth::Aksk("AK-CLI", &secret),
+                ..Options::default()
+            },
+        )
+        .await;
+    assert_eq!(reply.code(), "SUCCESS");
+    terminate(child).await;
+
+    let output = std::process::Command::new(binary())
+        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
+        .arg(dir.path().join("keys"))
+        .arg("--scenarios")
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
 }
 
 #[test]
