@@ -15,6 +15,8 @@
 //! | [`pb`] | – | the generated API types and proto3 JSON printing |
 //! | [`grpc`] | `domain`, `error`, `pb` | conversion to API types, the one error-to-status mapping |
 //! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `explain`, …) |
+//! | [`simulator`] | `domain`, `zoloz` | a ZOLOZ stand-in speaking the real protocol, with scenarios |
+//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `simulator`, …) |
 //!
 //! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
 
@@ -24,6 +26,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod pb;
+pub mod simulator;
 pub mod source;
 pub mod telemetry;
 pub mod zoloz;

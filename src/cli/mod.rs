@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod client;
 mod explain;
 mod sign;
+mod simulator;
 
 pub use explain::{error_json, explain_body};
 
@@ -42,6 +43,9 @@ pub enum Command {
     Health(client::HealthArgs),
     /// Print the verdict for a saved checkresult response as proto3 JSON (offline).
     Explain(explain::ExplainArgs),
+    /// Run the ZOLOZ simulator: the real gateway protocol with scenarios picked by
+    /// transaction id, for tests and demos without ZOLOZ credentials.
+    Simulator(simulator::SimulatorArgs),
 }
 
 /// Runs a parsed command line.
@@ -52,6 +56,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Get(args) => client::get(&args),
         Command::Health(args) => client::health(&args),
         Command::Explain(args) => explain::explain(&args),
+        Command::Simulator(args) => simulator::simulator(&args),
     }
 }
 
@@ -87,4 +92,13 @@ pub(crate) fn read_input(path: &PathBuf) -> Result<Vec<u8>, String> {
         return Ok(buffer);
     }
     std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Reads an AK/SK secret key file (base64url text).
+pub(crate) fn read_secret(path: &PathBuf) -> Result<crate::zoloz::aksk::SecretKey, String> {
+    let text = read_input(path)?;
+    let text =
+        String::from_utf8(text).map_err(|_| "the secret key file is not text".to_string())?;
+    crate::zoloz::aksk::SecretKey::parse(&text)
+        .ok_or_else(|| "the secret key is not base64url".to_string())
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{EXIT_NO_INPUT, fail, read_input};
+use super::{EXIT_NO_INPUT, fail, read_input, read_secret};
 use crate::zoloz::keys::{PrivateKey, PublicKey};
 use crate::zoloz::{aksk, signing};
 
@@ -113,13 +113,6 @@ pub fn sign(args: &SignArgs) -> ExitCode {
     out.push_str(&header);
     println!("{out}");
     ExitCode::SUCCESS
-}
-
-fn read_secret(path: &PathBuf) -> Result<aksk::SecretKey, String> {
-    let text = read_input(path)?;
-    let text =
-        String::from_utf8(text).map_err(|_| "the secret key file is not text".to_string())?;
-    aksk::SecretKey::parse(&text).ok_or_else(|| "the secret key is not base64url".to_string())
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -5,4 +5,5 @@
 
 mod harness;
 mod signing_oracle;
+mod simulator;
 mod vectors;
