@@ -710,6 +710,29 @@ mod tests {
     }
 
     #[test]
+    fn key_version_selects_a_configured_key_or_refuses() {
+        let key = |name: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/vectors")
+                .join(name);
+            PublicKey::from_file(&path).unwrap()
+        };
+        let keys = ZolozKeys {
+            default: key("zoloz_public.spki.b64"),
+            versions: BTreeMap::from([("2".to_string(), key("merchant_public.spki.b64"))]),
+        };
+        assert_eq!(
+            keys.select(None).unwrap().spki_der(),
+            key("zoloz_public.spki.b64").spki_der()
+        );
+        assert_eq!(
+            keys.select(Some("2")).unwrap().spki_der(),
+            key("merchant_public.spki.b64").spki_der()
+        );
+        assert!(keys.select(Some("3")).unwrap_err().contains("keyVersion \"3\""));
+    }
+
+    #[test]
     fn result_envelope_is_required() {
         assert!(read_result(br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"}}"#).is_ok());
         for bad in [

@@ -34,3 +34,35 @@ pub fn vector_str(pointer: &str) -> String {
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_zoloz-verdict"))
 }
+
+/// The client id the simulator accepts by default (the test vectors' one).
+pub const CLIENT_ID: &str = zoloz_verdict::simulator::DEFAULT_CLIENT_ID;
+
+/// The test vectors' key pairs as simulator keys: merchant (M) and a stand-in ZOLOZ pair (Z).
+/// Loaded once; no key generation in tests.
+pub fn sim_keys() -> &'static zoloz_verdict::simulator::SimulatorKeys {
+    use std::sync::{Arc, OnceLock};
+    static KEYS: OnceLock<zoloz_verdict::simulator::SimulatorKeys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let read = |name: &str| {
+            zoloz_verdict::zoloz::keys::PrivateKey::parse(
+                &std::fs::read(vector_path(name)).unwrap(),
+            )
+            .unwrap()
+        };
+        zoloz_verdict::simulator::SimulatorKeys {
+            merchant_private: Arc::new(read("merchant_private.pk8.b64")),
+            zoloz_private: Arc::new(read("zoloz_private.pk8.b64")),
+        }
+    })
+}
+
+/// Starts a simulator on a free loopback port.
+pub async fn start_simulator(
+    config: zoloz_verdict::simulator::SimulatorConfig,
+) -> zoloz_verdict::simulator::RunningSimulator {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    zoloz_verdict::simulator::Simulator::start(config, listener)
+        .await
+        .unwrap()
+}

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod client;
 mod harness;
 mod signing_oracle;
 mod simulator;
