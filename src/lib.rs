@@ -20,6 +20,8 @@
 //!
 //! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
 
+pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -194,7 +194,7 @@ pub fn get(args: &GetArgs) -> ExitCode {
             };
             loop {
                 match stream.message().await {
-                    Ok(Some(result)) => println!("{}", pb::to_json(&result)),
+                    Ok(Some(result)) => outln!("{}", pb::to_json(&result)),
                     Ok(None) => return ExitCode::SUCCESS,
                     Err(status) => return print_status(&status),
                 }
@@ -211,7 +211,7 @@ pub fn get(args: &GetArgs) -> ExitCode {
             };
             match client.get_verification_result(request).await {
                 Ok(response) => {
-                    println!("{}", super::pretty(&pb::to_json(response.get_ref())));
+                    outln!("{}", super::pretty(&pb::to_json(response.get_ref())));
                     ExitCode::SUCCESS
                 }
                 Err(status) => print_status(&status),
@@ -221,7 +221,7 @@ pub fn get(args: &GetArgs) -> ExitCode {
 }
 
 fn print_status(status: &tonic::Status) -> ExitCode {
-    println!("{}", status_json(status));
+    outln!("{}", status_json(status));
     ExitCode::FAILURE
 }
 
@@ -243,7 +243,7 @@ pub fn health(args: &HealthArgs) -> ExitCode {
         match client.check(request).await {
             Ok(response) => {
                 let status = response.into_inner().status();
-                println!("{}", status.as_str_name());
+                outln!("{}", status.as_str_name());
                 if status == tonic_health::pb::health_check_response::ServingStatus::Serving {
                     ExitCode::SUCCESS
                 } else {

@@ -62,7 +62,7 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
     };
     match serde_json::to_string_pretty(&output) {
         Ok(text) => {
-            println!("{text}");
+            outln!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {

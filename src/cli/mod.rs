@@ -6,8 +6,18 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that ignores a closed standard output (`zoloz-verdict get … | head`) instead of
+/// panicking: the output is for whoever still reads it.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod client;
 mod explain;
+mod serve;
 mod sign;
 mod simulator;
 
@@ -37,6 +47,10 @@ pub enum Command {
     Sign(sign::SignArgs),
     /// Check a response signature: exit 0 when valid, 1 when not (debugging).
     Verify(sign::VerifyArgs),
+    /// Run the service (configuration from a file, flags and ZOLOZ_VERDICT_* variables).
+    Serve(serve::ServeArgs),
+    /// Run the ZOLOZ simulator and the service together on loopback, with fresh keys.
+    Demo(serve::DemoArgs),
     /// Ask a running service for a verdict; prints proto3 JSON.
     Get(client::GetArgs),
     /// gRPC health check: exit 0 when the server is SERVING.
@@ -53,6 +67,8 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sign(args) => sign::sign(&args),
         Command::Verify(args) => sign::verify(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Demo(args) => serve::demo(&args),
         Command::Get(args) => client::get(&args),
         Command::Health(args) => client::health(&args),
         Command::Explain(args) => explain::explain(&args),
@@ -101,4 +117,20 @@ pub(crate) fn read_secret(path: &PathBuf) -> Result<crate::zoloz::aksk::SecretKe
         String::from_utf8(text).map_err(|_| "the secret key file is not text".to_string())?;
     crate::zoloz::aksk::SecretKey::parse(&text)
         .ok_or_else(|| "the secret key is not base64url".to_string())
+}
+
+/// Resolves at Ctrl-C or, on Unix, SIGTERM.
+pub(crate) async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

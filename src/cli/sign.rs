@@ -111,7 +111,7 @@ pub fn sign(args: &SignArgs) -> ExitCode {
     let mut out = String::from_utf8_lossy(&content).into_owned();
     out.push('\n');
     out.push_str(&header);
-    println!("{out}");
+    outln!("{out}");
     ExitCode::SUCCESS
 }
 
@@ -177,7 +177,7 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
     };
     match check(&body) {
         Ok(()) => {
-            println!("valid");
+            outln!("valid");
             ExitCode::SUCCESS
         }
         Err(reason) => {
@@ -185,7 +185,7 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
             for hint in hints(args, &body, &check) {
                 eprintln!("hint: {hint}");
             }
-            println!("invalid");
+            outln!("invalid");
             ExitCode::FAILURE
         }
     }

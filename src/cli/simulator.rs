@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_BAD_CONFIG, fail, read_secret};
+use super::{EXIT_BAD_CONFIG, fail, read_secret, stop_signal};
 use crate::simulator::{
     DEFAULT_CLIENT_ID, Simulator, SimulatorConfig, SimulatorKeys, markdown_table,
 };
@@ -62,7 +62,7 @@ pub struct SimulatorArgs {
 /// Runs the simulator until Ctrl-C or SIGTERM (exit 0), or prints the scenarios.
 pub fn simulator(args: &SimulatorArgs) -> ExitCode {
     if args.list_scenarios {
-        print!("{}", markdown_table());
+        outln!("{}", markdown_table().trim_end());
         return ExitCode::SUCCESS;
     }
     let Some(listen) = args.listen.clone() else {
@@ -84,8 +84,8 @@ pub fn simulator(args: &SimulatorArgs) -> ExitCode {
             Ok(running) => running,
             Err(e) => return fail(EXIT_BAD_CONFIG, e),
         };
-        println!("client id: {}", args.client_id);
-        println!("listening on {}", running.base_url());
+        outln!("client id: {}", args.client_id);
+        outln!("listening on {}", running.base_url());
         stop_signal().await;
         eprintln!("stopping");
         running.shutdown().await;
@@ -109,20 +109,20 @@ fn config(args: &SimulatorArgs) -> Result<SimulatorConfig, String> {
             };
             let keys = SimulatorKeys::generate().map_err(|e| e.to_string())?;
             let files = keys.write_to(dir).map_err(|e| e.to_string())?;
-            println!("keys written to {}:", dir.display());
-            println!(
+            outln!("keys written to {}:", dir.display());
+            outln!(
                 "  {}  merchant private key: the service signs requests with it",
                 files.merchant_private.display()
             );
-            println!(
+            outln!(
                 "  {}  ZOLOZ public key: the service verifies answers with it",
                 files.zoloz_public.display()
             );
-            println!(
+            outln!(
                 "  {}  merchant public key (the simulator's copy)",
                 files.merchant_public.display()
             );
-            println!(
+            outln!(
                 "  {}  ZOLOZ private key (the simulator signs with it)",
                 files.zoloz_private.display()
             );
@@ -136,20 +136,4 @@ fn config(args: &SimulatorArgs) -> Result<SimulatorConfig, String> {
     config.scenarios_dir = args.scenarios.clone();
     config.slow_delay = Duration::from_millis(args.slow_delay_ms);
     Ok(config)
-}
-
-/// Resolves at Ctrl-C or, on Unix, SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = terminate.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

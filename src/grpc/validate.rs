@@ -11,7 +11,7 @@ use crate::error::{FieldViolation, ServiceError};
 use crate::pb;
 
 /// Images asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ImageRequest {
     /// Return the product's images.
     pub return_images: bool,
@@ -36,6 +36,18 @@ pub struct VerdictQuery {
     pub images: ImageRequest,
     /// Skip the cache.
     pub bypass_cache: bool,
+    /// Which RPC asks.
+    pub origin: QueryOrigin,
+}
+
+/// Which RPC a query comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryOrigin {
+    /// GetVerificationResult (or EvaluateVerificationResult).
+    #[default]
+    Get,
+    /// One poll of WatchVerificationResult: its PENDING answers are not recorded as verdicts.
+    WatchPoll,
 }
 
 /// A validated Evaluate.
@@ -180,6 +192,7 @@ fn query(
         policy,
         images,
         bypass_cache,
+        origin: QueryOrigin::Get,
     })
 }
 
@@ -230,7 +243,8 @@ pub fn watch_query(
             d.nanos.unsigned_abs(),
         )),
     };
-    let q = v.finish(q)?;
+    let mut q = v.finish(q)?;
+    q.origin = QueryOrigin::WatchPoll;
     Ok((q, max_wait))
 }
 

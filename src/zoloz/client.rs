@@ -729,7 +729,11 @@ mod tests {
             keys.select(Some("2")).unwrap().spki_der(),
             key("merchant_public.spki.b64").spki_der()
         );
-        assert!(keys.select(Some("3")).unwrap_err().contains("keyVersion \"3\""));
+        assert!(
+            keys.select(Some("3"))
+                .unwrap_err()
+                .contains("keyVersion \"3\"")
+        );
     }
 
     #[test]

@@ -12,4 +12,5 @@ pub mod envelope;
 pub mod error;
 pub mod keys;
 pub mod products;
+pub mod redact;
 pub mod signing;

@@ -1,0 +1,597 @@
+//! The composition root: the only module that sees the domain, the ZOLOZ adapter and the gRPC
+//! transport together. It builds one ZOLOZ client per tenant, resolves tenants and policies,
+//! serves terminal facts from the cache, shares concurrent identical upstream calls, limits
+//! each tenant's concurrency toward ZOLOZ, turns facts into verdicts, and records metrics and
+//! audit records. [`start`] runs the whole service on a bound listener.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tonic_health::ServingStatus;
+
+use crate::audit::{self, Audit, Source};
+use crate::config::Config;
+use crate::domain::ids::{BizId, TransactionId};
+use crate::domain::{ExtractedImage, Facts, Policy, PolicySet, Product, evaluate};
+use crate::error::{ErrorReason, ServiceError};
+use crate::grpc::convert::{image_to_pb, verification_result};
+use crate::grpc::server::{self, ServeError, ServerSettings};
+use crate::grpc::service::{Backend, ServiceSettings, VerdictGrpc};
+use crate::grpc::validate::{EvaluateQuery, ImageRequest, QueryOrigin, VerdictQuery};
+use crate::pb;
+use crate::source::cache::TtlCache;
+use crate::source::flight::SingleFlight;
+use crate::telemetry::metrics::{CacheLabels, Metrics, ReasonLabels, VerdictLabels};
+use crate::zoloz::client::{CheckResultRequest, ZolozClient};
+use crate::zoloz::products;
+use crate::zoloz::redact::{Redacted, redact};
+
+/// How long a call waits for one of its tenant's upstream slots before it is shed.
+const UPSTREAM_QUEUE_WAIT: Duration = Duration::from_secs(1);
+
+/// One tenant at run time.
+#[derive(Debug)]
+struct Tenant {
+    name: String,
+    client: ZolozClient,
+    limiter: Arc<Semaphore>,
+    max_concurrent: usize,
+    default_policy: Option<String>,
+}
+
+/// The cache key: one transaction of one product under one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    tenant: String,
+    product: Product,
+    transaction_id: TransactionId,
+}
+
+/// What the cache holds: facts (not verdicts, so a policy change applies at the next read) and
+/// the redacted body for audit records. No image.
+#[derive(Debug)]
+struct Cached {
+    facts: Facts,
+    redacted: Redacted,
+}
+
+/// What one upstream call produced.
+#[derive(Debug)]
+struct Fetched {
+    cached: Arc<Cached>,
+    images: Vec<ExtractedImage>,
+}
+
+type FlightKey = (Key, ImageRequest);
+type FlightResult = Result<Arc<Fetched>, ServiceError>;
+
+/// The application core: implements the gRPC layer's [`Backend`].
+#[derive(Debug)]
+pub struct Core {
+    tenants: BTreeMap<String, Arc<Tenant>>,
+    default_tenant: String,
+    policies: PolicySet,
+    cache: TtlCache<Key, Arc<Cached>>,
+    flights: Arc<SingleFlight<FlightKey, FlightResult>>,
+    metrics: Arc<Metrics>,
+    audit: Arc<Audit>,
+}
+
+impl Core {
+    /// Builds the core from a validated configuration.
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        audit: Arc<Audit>,
+    ) -> Result<Self, ServiceError> {
+        let mut tenants = BTreeMap::new();
+        for (name, tenant) in &config.tenants.by_name {
+            let client = ZolozClient::with_parts(
+                tenant.client.clone(),
+                Arc::new(crate::zoloz::client::SystemClock),
+                Arc::clone(&metrics) as Arc<dyn crate::zoloz::client::CallObserver>,
+            )
+            .map_err(|e| {
+                ServiceError::new(
+                    ErrorReason::UpstreamAuthRejected,
+                    format!("tenant {name}: {e}"),
+                )
+            })?;
+            tenants.insert(
+                name.clone(),
+                Arc::new(Tenant {
+                    name: name.clone(),
+                    client,
+                    limiter: Arc::new(Semaphore::new(tenant.max_concurrent_upstream)),
+                    max_concurrent: tenant.max_concurrent_upstream,
+                    default_policy: tenant.default_policy.clone(),
+                }),
+            );
+        }
+        Ok(Self {
+            tenants,
+            default_tenant: config.tenants.default.clone(),
+            policies: config.policies.clone(),
+            cache: TtlCache::new(config.cache.max_entries, config.cache.ttl),
+            flights: Arc::new(SingleFlight::default()),
+            metrics,
+            audit,
+        })
+    }
+
+    fn tenant(&self, name: Option<&str>) -> Result<&Arc<Tenant>, ServiceError> {
+        let name = name.unwrap_or(&self.default_tenant);
+        self.tenants.get(name).ok_or_else(|| {
+            ServiceError::new(
+                ErrorReason::UnknownTenant,
+                format!("no tenant named {name:?} is configured"),
+            )
+        })
+    }
+
+    /// The policy a request asks for, else its tenant's default, else the global default.
+    fn policy(&self, tenant: Option<&Tenant>, name: Option<&str>) -> Result<&Policy, ServiceError> {
+        let name = name
+            .or_else(|| tenant.and_then(|t| t.default_policy.as_deref()))
+            .unwrap_or_default();
+        self.policies.resolve(name).ok_or_else(|| {
+            ServiceError::new(
+                ErrorReason::UnknownPolicy,
+                format!(
+                    "no policy named {name:?} (configured: {})",
+                    self.policies.names().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+
+    /// Turns facts into the API result, and records metrics, the span fields and the audit
+    /// record. PENDING answers to Watch polls are not recorded: the Watch records its terminal
+    /// verdict.
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        tenant: &str,
+        product: Product,
+        transaction_id: &str,
+        cached: &Cached,
+        images: &[ExtractedImage],
+        policy: &Policy,
+        source: Source,
+        origin: QueryOrigin,
+    ) -> Result<pb::VerificationResult, ServiceError> {
+        let verdict = evaluate(&cached.facts, policy).map_err(ServiceError::from)?;
+        let now = SystemTime::now();
+        let span = tracing::Span::current();
+        span.record("decision", verdict.decision.as_str());
+        span.record("from_cache", source == Source::Cache);
+        let quiet = origin == QueryOrigin::WatchPoll && !verdict.decision.is_terminal();
+        if !quiet {
+            self.metrics
+                .verdicts
+                .get_or_create(&VerdictLabels {
+                    product: product.label(),
+                    decision: verdict.decision.as_str(),
+                })
+                .inc();
+            for reason in &verdict.reasons {
+                self.metrics
+                    .reasons
+                    .get_or_create(&ReasonLabels {
+                        product: product.label(),
+                        code: reason.code.as_str(),
+                    })
+                    .inc();
+            }
+            let trace_id = crate::telemetry::current_trace_id();
+            self.audit.write(&audit::Entry {
+                tenant,
+                product,
+                transaction_id,
+                verdict: &verdict,
+                body: &cached.redacted,
+                source,
+                trace_id: trace_id.as_deref(),
+                time: now,
+            });
+            tracing::debug!(
+                product = product.label(),
+                tenant,
+                decision = verdict.decision.as_str(),
+                reasons = verdict.reasons.len(),
+                source = ?source,
+                "verdict"
+            );
+        }
+        Ok(verification_result(
+            &verdict,
+            product,
+            transaction_id,
+            tenant,
+            now,
+            source == Source::Cache,
+            images.iter().map(image_to_pb).collect(),
+        ))
+    }
+
+    /// One upstream call, under the tenant's concurrency limit.
+    async fn call_upstream(
+        tenant: Arc<Tenant>,
+        product: Product,
+        request: CheckResultRequest,
+        deadline: Instant,
+    ) -> FlightResult {
+        let _permit = match Arc::clone(&tenant.limiter).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let wait = deadline.min(Instant::now() + UPSTREAM_QUEUE_WAIT);
+                tokio::time::timeout_at(wait, Arc::clone(&tenant.limiter).acquire_owned())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .ok_or_else(|| {
+                        ServiceError::new(
+                            ErrorReason::Overloaded,
+                            format!(
+                                "tenant {:?} already has {} calls to ZOLOZ in progress",
+                                tenant.name, tenant.max_concurrent
+                            ),
+                        )
+                    })?
+            }
+        };
+        let response = tenant
+            .client
+            .checkresult(product, &request, Some(deadline))
+            .await
+            .map_err(ServiceError::from)?;
+        let want_images = request.return_images;
+        // Parse once: the product reader and the audit redaction share the tree.
+        let root: serde_json::Value = serde_json::from_slice(&response.body).map_err(|e| {
+            ServiceError::new(
+                ErrorReason::UpstreamMalformedResponse,
+                format!("signed response is not json ({e})"),
+            )
+        })?;
+        drop(response);
+        let parsed = products::parse_value(product, &root, want_images)?;
+        if parsed.undecodable_images > 0 {
+            tracing::warn!(
+                product = product.label(),
+                count = parsed.undecodable_images,
+                "images that are not Base64 were dropped"
+            );
+        }
+        let redacted = redact(product, &root);
+        Ok(Arc::new(Fetched {
+            cached: Arc::new(Cached {
+                facts: parsed.facts,
+                redacted,
+            }),
+            images: parsed.images,
+        }))
+    }
+
+    /// Fetches through the single-flight: concurrent identical requests share one call. When
+    /// the flight was started by a caller with a shorter deadline and ran out of time, a caller
+    /// with time left tries again under its own deadline.
+    async fn fetch(
+        &self,
+        tenant: &Arc<Tenant>,
+        key: &Key,
+        query: &VerdictQuery,
+        deadline: Instant,
+    ) -> FlightResult {
+        let biz_id = match (&query.biz_id, key.product.requires_biz_id()) {
+            (Some(biz_id), _) => Some(biz_id.clone()),
+            (None, true) => Some(BizId::from_random(rand::random())),
+            (None, false) => None,
+        };
+        let request = CheckResultRequest {
+            transaction_id: key.transaction_id.clone(),
+            biz_id,
+            return_images: query.images.return_images,
+            extra_images: query.images.extra_images.clone(),
+        };
+        let flight_key = (key.clone(), query.images.clone());
+        loop {
+            let tenant = Arc::clone(tenant);
+            let request = request.clone();
+            let product = key.product;
+            let joined = self
+                .flights
+                .join(flight_key.clone(), deadline, move |flight_deadline| {
+                    Core::call_upstream(tenant, product, request, flight_deadline)
+                })
+                .await;
+            let result = joined.value.unwrap_or_else(|| {
+                Err(ServiceError::new(
+                    ErrorReason::UpstreamUnavailable,
+                    "the upstream call failed unexpectedly",
+                ))
+            });
+            match result {
+                Err(e)
+                    if e.reason == ErrorReason::UpstreamTimeout
+                        && !joined.leader
+                        && joined.deadline < deadline
+                        && Instant::now() < deadline => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Backend for Core {
+    async fn get(
+        &self,
+        query: &VerdictQuery,
+        deadline: Instant,
+    ) -> Result<pb::VerificationResult, ServiceError> {
+        let tenant = self.tenant(query.tenant.as_deref())?;
+        let policy = self.policy(Some(tenant), query.policy.as_deref())?;
+        let span = tracing::Span::current();
+        span.record("product", query.product.label());
+        span.record("tenant", tenant.name.as_str());
+        let key = Key {
+            tenant: tenant.name.clone(),
+            product: query.product,
+            transaction_id: query.transaction_id.clone(),
+        };
+        let transaction_id = query.transaction_id.as_str();
+        let cacheable_read = !query.bypass_cache && !query.images.return_images;
+        if cacheable_read {
+            let hit = self.cache.get(&key);
+            self.metrics
+                .cache
+                .get_or_create(&CacheLabels {
+                    result: if hit.is_some() { "hit" } else { "miss" },
+                })
+                .inc();
+            if let Some(cached) = hit {
+                return self.answer(
+                    &tenant.name,
+                    query.product,
+                    transaction_id,
+                    &cached,
+                    &[],
+                    policy,
+                    Source::Cache,
+                    query.origin,
+                );
+            }
+        }
+        let fetched = self.fetch(tenant, &key, query, deadline).await?;
+        // Terminal or not does not depend on the policy (PENDING comes from the upstream state).
+        let pending = evaluate(&fetched.cached.facts, policy)
+            .map(|v| !v.decision.is_terminal())
+            .unwrap_or(false);
+        if pending {
+            // A terminal result never turns back into PENDING.
+            if let Some(cached) = self.cache.get(&key) {
+                return self.answer(
+                    &tenant.name,
+                    query.product,
+                    transaction_id,
+                    &cached,
+                    &fetched.images,
+                    policy,
+                    Source::Cache,
+                    query.origin,
+                );
+            }
+        } else {
+            self.cache.insert(key.clone(), Arc::clone(&fetched.cached));
+        }
+        self.answer(
+            &tenant.name,
+            query.product,
+            transaction_id,
+            &fetched.cached,
+            &fetched.images,
+            policy,
+            Source::Upstream,
+            query.origin,
+        )
+    }
+
+    fn evaluate(&self, query: EvaluateQuery) -> Result<pb::VerificationResult, ServiceError> {
+        let tenant = match &query.tenant {
+            Some(name) => Some(self.tenant(Some(name))?),
+            None => self.tenants.get(&self.default_tenant),
+        };
+        let policy = self.policy(tenant.map(|t| &**t), query.policy.as_deref())?;
+        let tenant_name = tenant.map(|t| t.name.as_str()).unwrap_or_default();
+        let span = tracing::Span::current();
+        span.record("product", query.product.label());
+        let root: serde_json::Value = serde_json::from_slice(&query.body).map_err(|e| {
+            ServiceError::new(
+                ErrorReason::UpstreamMalformedResponse,
+                format!("response_body is not json ({e})"),
+            )
+        })?;
+        let parsed = products::parse_value(query.product, &root, false)?;
+        let cached = Cached {
+            redacted: redact(query.product, &root),
+            facts: parsed.facts,
+        };
+        let transaction_id = cached.facts.transaction_id.clone().unwrap_or_default();
+        self.answer(
+            tenant_name,
+            query.product,
+            &transaction_id,
+            &cached,
+            &[],
+            policy,
+            Source::Evaluate,
+            QueryOrigin::Get,
+        )
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The core could not be built.
+    #[error("{0}")]
+    Core(ServiceError),
+    /// The audit file could not be opened.
+    #[error("audit file {path}: {reason}")]
+    Audit {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// A listener could not be bound or read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct RunningService {
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: JoinHandle<Result<(), ServeError>>,
+    audit: Arc<Audit>,
+}
+
+impl RunningService {
+    /// The gRPC address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The metrics address, when metrics are served.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Starts the drain (as SIGTERM does) without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Drains and waits for the server to stop; then flushes the audit log.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        self.begin_shutdown();
+        self.wait().await
+    }
+
+    /// Waits for the server to stop (after [`RunningService::begin_shutdown`] or a signal
+    /// given to [`start`]).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        let result = match self.handle.await {
+            Ok(result) => result,
+            Err(e) => Err(ServeError::Reflection(format!("server task failed: {e}"))),
+        };
+        self.audit.close();
+        result
+    }
+}
+
+/// Builds everything and serves on `listener` (and `/metrics` on `metrics_listener`) until
+/// `shutdown` resolves or [`RunningService::begin_shutdown`] is called.
+pub async fn start(
+    config: &Config,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<RunningService, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let audit = Arc::new(match (&config.audit.enabled, &config.audit.file) {
+        (false, _) => Audit::disabled(),
+        (true, None) => Audit::stdout(),
+        (true, Some(path)) => Audit::file(path).map_err(|e| StartError::Audit {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?,
+    });
+    let core = Arc::new(
+        Core::new(config, Arc::clone(&metrics), Arc::clone(&audit)).map_err(StartError::Core)?,
+    );
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    server::set_health(&health_reporter, ServingStatus::NotServing).await;
+
+    let (draining_tx, draining_rx) = watch::channel(false);
+    let default_deadline = config
+        .tenants
+        .by_name
+        .values()
+        .map(|t| t.client.default_deadline)
+        .max()
+        .unwrap_or(Duration::from_secs(30));
+    let service = VerdictGrpc::new(
+        core,
+        ServiceSettings {
+            max_in_flight: config.server.max_in_flight,
+            default_deadline,
+            watch_max_wait: config.watch.max_wait,
+            watch_initial_interval: config.watch.initial_interval,
+            watch_max_interval: config.watch.max_interval,
+        },
+        Arc::clone(&metrics),
+        draining_rx,
+    );
+    let settings = ServerSettings {
+        max_message_bytes: config.server.max_message_bytes,
+        max_concurrent_streams: config.server.max_concurrent_streams,
+        http2_keepalive_interval: config.server.http2_keepalive_interval,
+        http2_keepalive_timeout: config.server.http2_keepalive_timeout,
+        tls: config.server.tls.clone(),
+        shutdown_grace: config.server.shutdown_grace,
+    };
+    let addr = listener.local_addr()?;
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    let (metrics_stop_tx, metrics_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    if let Some(metrics_listener) = metrics_listener {
+        tokio::spawn(crate::telemetry::metrics::serve(
+            metrics_listener,
+            Arc::clone(&metrics),
+            async move {
+                let _ = metrics_stop_rx.await;
+            },
+        ));
+    }
+    let signal = async move {
+        tokio::select! {
+            () = shutdown => {}
+            _ = shutdown_rx => {}
+        }
+    };
+    let handle = tokio::spawn(async move {
+        let result = server::serve(
+            listener,
+            service,
+            &settings,
+            (health_reporter, health_service),
+            draining_tx,
+            signal,
+        )
+        .await;
+        let _ = metrics_stop_tx.send(());
+        result
+    });
+    tracing::info!(%addr, metrics = ?metrics_addr, "serving");
+    Ok(RunningService {
+        addr,
+        metrics_addr,
+        shutdown: Some(shutdown_tx),
+        handle,
+        audit,
+    })
+}
