@@ -66,3 +66,122 @@ pub async fn start_simulator(
         .await
         .unwrap()
 }
+
+/// A service (`app::start`) in front of its own simulator, on loopback ports.
+pub struct TestService {
+    /// The running service (taken by tests that drain it).
+    pub running: Option<zoloz_verdict::app::RunningService>,
+    /// The simulator behind it.
+    pub sim: zoloz_verdict::simulator::RunningSimulator,
+    /// The service's gRPC address.
+    pub addr: std::net::SocketAddr,
+    /// A channel to the service.
+    pub channel: tonic::transport::Channel,
+}
+
+impl TestService {
+    /// A client on the shared channel.
+    pub fn client(
+        &self,
+    ) -> zoloz_verdict::pb::verdict_service_client::VerdictServiceClient<tonic::transport::Channel>
+    {
+        zoloz_verdict::pb::verdict_service_client::VerdictServiceClient::new(self.channel.clone())
+            .max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// The text of `GET /metrics`.
+    pub async fn scrape_metrics(&self) -> String {
+        let addr = self
+            .running
+            .as_ref()
+            .and_then(|r| r.metrics_addr())
+            .expect("metrics are served");
+        reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+/// The TOML of a test service's configuration, pointed at `base_url`.
+pub fn service_toml(base_url: &str) -> String {
+    let v = root().join("tests/vectors");
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+shutdown_grace = "10s"
+[audit]
+enabled = false
+[retry]
+base_delay = "1ms"
+max_delay = "5ms"
+[watch]
+initial_interval = "20ms"
+max_interval = "100ms"
+[tenants.default]
+client_id = "{CLIENT_ID}"
+base_url = "{base_url}"
+merchant_private_key_file = "{merchant}"
+zoloz_public_key_file = "{zoloz}"
+"#,
+        merchant = v.join("merchant_private.pk8.b64").display(),
+        zoloz = v.join("zoloz_public.spki.b64").display(),
+    )
+}
+
+/// Starts a simulator (tweaked by `sim`) and a service in front of it (its configuration
+/// tweaked by `config`), and connects a channel.
+pub async fn spawn_service(
+    sim: impl FnOnce(&mut zoloz_verdict::simulator::SimulatorConfig),
+    config: impl FnOnce(&mut zoloz_verdict::config::Config),
+) -> TestService {
+    let keys = sim_keys();
+    let mut sim_config = zoloz_verdict::simulator::SimulatorConfig::new(
+        CLIENT_ID,
+        keys.merchant_public(),
+        std::sync::Arc::clone(&keys.zoloz_private),
+    );
+    sim(&mut sim_config);
+    let simulator = start_simulator(sim_config).await;
+    let mut service_config =
+        zoloz_verdict::config::Config::from_toml(&service_toml(&simulator.base_url()), "test")
+            .unwrap();
+    config(&mut service_config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = zoloz_verdict::app::start(
+        &service_config,
+        listener,
+        Some(metrics),
+        std::future::pending(),
+    )
+    .await
+    .unwrap();
+    let addr = running.addr();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    TestService {
+        running: Some(running),
+        sim: simulator,
+        addr,
+        channel,
+    }
+}
+
+/// A Get request for a product and transaction.
+pub fn request(
+    product: zoloz_verdict::domain::Product,
+    transaction_id: &str,
+) -> zoloz_verdict::pb::GetVerificationResultRequest {
+    zoloz_verdict::pb::GetVerificationResultRequest {
+        product: zoloz_verdict::grpc::convert::product_to_pb(product) as i32,
+        transaction_id: transaction_id.to_string(),
+        ..Default::default()
+    }
+}

@@ -5,6 +5,7 @@
 
 mod client;
 mod harness;
+mod service;
 mod signing_oracle;
 mod simulator;
 mod vectors;
