@@ -176,10 +176,12 @@ struct FileConfig {
     #[serde(default)]
     tenants: BTreeMap<String, TenantFile>,
     // Accepted here, read (with spans) by `parse_policies`.
-    #[serde(default, rename = "default_policy")]
-    _default_policy: Option<toml::Value>,
-    #[serde(default, rename = "policies")]
-    _policies: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    default_policy: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    policies: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
