@@ -161,11 +161,10 @@ pub async fn spawn_service(
     .await
     .unwrap();
     let addr = running.addr();
+    // Lazy: a TLS test's server refuses a plaintext handshake.
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .unwrap()
-        .connect()
-        .await
-        .unwrap();
+        .connect_lazy();
     TestService {
         running: Some(running),
         sim: simulator,

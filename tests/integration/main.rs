@@ -7,5 +7,6 @@ mod client;
 mod harness;
 mod service;
 mod signing_oracle;
+mod tls;
 mod simulator;
 mod vectors;

@@ -1,0 +1,115 @@
+//! TLS and mTLS on the gRPC port, with certificates made for the test (rcgen): a client that
+//! trusts the CA gets verdicts; with a client CA configured, a client without a certificate (or
+//! with one from another CA) is refused, and one with a certificate the CA signed is served.
+
+use std::path::Path;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use zoloz_verdict::config::TlsConfig;
+use zoloz_verdict::domain::Product;
+use zoloz_verdict::pb;
+use zoloz_verdict::pb::verdict_service_client::VerdictServiceClient;
+
+use crate::harness::{request, spawn_service};
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+fn ca(name: &str) -> Ca {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    let cert = params.self_signed(&key).unwrap();
+    Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(params, key),
+    }
+}
+
+/// A leaf certificate for `names`, signed by `ca`: (cert PEM, key PEM).
+fn leaf(ca: &Ca, names: &[&str]) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    let cert = params.signed_by(&key, &ca.issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn get(
+    endpoint: Endpoint,
+) -> Result<pb::VerificationResult, Box<dyn std::error::Error + Send + Sync>> {
+    let channel = endpoint.connect().await?;
+    let mut client = VerdictServiceClient::new(channel);
+    Ok(client
+        .get_verification_result(request(Product::Connect, "sim-connect-approve"))
+        .await?
+        .into_inner())
+}
+
+fn endpoint(addr: std::net::SocketAddr, tls: ClientTlsConfig) -> Endpoint {
+    Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls.domain_name("localhost"))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tls_and_mtls() {
+    let dir = tempfile::tempdir().unwrap();
+    let server_ca = ca("zoloz-verdict test server CA");
+    let client_ca = ca("zoloz-verdict test client CA");
+    let other_ca = ca("somebody else");
+    let (server_cert, server_key) = leaf(&server_ca, &["localhost"]);
+    let (client_cert, client_key) = leaf(&client_ca, &["caller"]);
+    let (stranger_cert, stranger_key) = leaf(&other_ca, &["stranger"]);
+    let tls = TlsConfig {
+        cert_file: write(dir.path(), "server.crt", &server_cert),
+        key_file: write(dir.path(), "server.key", &server_key),
+        client_ca_file: None,
+    };
+    let trusting = || ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&server_ca.pem));
+
+    // TLS only.
+    let plain_tls = tls.clone();
+    let service = spawn_service(|_| {}, move |c| c.server.tls = Some(plain_tls)).await;
+    let result = get(endpoint(service.addr, trusting())).await.unwrap();
+    assert_eq!(result.decision(), pb::Decision::Approved);
+    // A client that does not trust the server's CA is refused by its own verification.
+    let untrusting = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&other_ca.pem));
+    assert!(get(endpoint(service.addr, untrusting)).await.is_err());
+    // Plaintext against the TLS port fails.
+    let plaintext = Endpoint::from_shared(format!("http://{}", service.addr)).unwrap();
+    assert!(get(plaintext).await.is_err());
+
+    // mTLS: a client CA makes client certificates mandatory.
+    let mtls = TlsConfig {
+        client_ca_file: Some(write(dir.path(), "client-ca.crt", &client_ca.pem)),
+        ..tls
+    };
+    let service = spawn_service(|_| {}, move |c| c.server.tls = Some(mtls)).await;
+    let without_certificate = get(endpoint(service.addr, trusting())).await;
+    assert!(without_certificate.is_err(), "a client without a certificate is refused");
+    let with_stranger = get(endpoint(
+        service.addr,
+        trusting().identity(Identity::from_pem(&stranger_cert, &stranger_key)),
+    ))
+    .await;
+    assert!(with_stranger.is_err(), "a certificate from another CA is refused");
+    let with_certificate = get(endpoint(
+        service.addr,
+        trusting().identity(Identity::from_pem(&client_cert, &client_key)),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(with_certificate.decision(), pb::Decision::Approved);
+}
