@@ -3,5 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod engine_snapshots;
+mod engine_table;
 mod harness;
 mod vectors;
