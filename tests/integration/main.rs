@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod engine_props;
 mod engine_snapshots;
 mod engine_table;
 mod harness;
