@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod engine_policy;
 mod engine_props;
 mod engine_snapshots;
 mod engine_table;
+mod explain_cli;
 mod harness;
 mod vectors;
