@@ -9,4 +9,5 @@ mod engine_snapshots;
 mod engine_table;
 mod explain_cli;
 mod harness;
+mod readme;
 mod vectors;
