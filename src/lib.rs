@@ -19,6 +19,17 @@
 //! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `simulator`, …) |
 //!
 //! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
+//!
+//! ```
+//! use zoloz_verdict::domain::{Decision, Policy, Product, evaluate};
+//! use zoloz_verdict::zoloz::products::parse;
+//!
+//! let body = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"connectResult":"Success"}"#;
+//! let parsed = parse(Product::Connect, body, false)?;
+//! let verdict = evaluate(&parsed.facts, &Policy::default_table())?;
+//! assert_eq!(verdict.decision, Decision::Approved);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod app;
 pub mod audit;

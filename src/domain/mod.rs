@@ -4,17 +4,6 @@
 //! `zoloz::products`); output: a [`Verdict`]. Policy is a parameter. The decision table of
 //! DESIGN.md section 3 lives here and only here: the reason catalogue in [`reason`], the
 //! shared rules and the fail-safe in [`verdict`], the per-product rows in `rules`.
-//!
-//! ```
-//! use zoloz_verdict::domain::{Decision, Policy, evaluate};
-//! use zoloz_verdict::zoloz::products::parse;
-//! use zoloz_verdict::domain::Product;
-//!
-//! let body = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"connectResult":"Success"}"#;
-//! let parsed = parse(Product::Connect, body, false).unwrap();
-//! let verdict = evaluate(&parsed.facts, &Policy::default_table()).unwrap();
-//! assert_eq!(verdict.decision, Decision::Approved);
-//! ```
 
 pub mod facts;
 pub mod ids;

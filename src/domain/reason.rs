@@ -114,38 +114,68 @@ impl fmt::Display for Effect {
 
 /// The machine-readable reason catalogue (the proto's `ReasonCode` without its prefix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[allow(missing_docs)] // each variant is documented in CATALOGUE (and the proto), once
 pub enum ReasonCode {
+    /// ZOLOZ answered PROCESSING or the product state is InProcess.
     InProgress,
+    /// The product state is VoidTimeout: the session ended without a result.
     SessionExpired,
+    /// The product state is Failure.
     CaptureFailed,
+    /// Liveness detection found a fake-face attack (`faceAttack: true`).
     LivenessAttack,
+    /// Face image quality check failed (`qualityPassed: false`, or an image quality result FAIL).
     FaceQualityFailed,
+    /// Face quality score below the policy minimum.
     FaceQualityBelowThreshold,
+    /// Device risk level -1: injection risk could not be assessed.
     DeviceRiskUnknown,
+    /// Device risk level 1.
     DeviceRiskLow,
+    /// Device risk level 2.
     DeviceRiskMedium,
+    /// Device risk level 3.
     DeviceRiskHigh,
+    /// Face Capture resultCode UNUSABLE: the device failed the usability check.
     DeviceUnusable,
+    /// resultCode LIMIT_EXCEEDED: too many attempts within the transaction.
     AttemptsExceeded,
+    /// The faces do not belong to the same person.
     FaceMismatch,
+    /// Face match score below the policy minimum.
     FaceScoreBelowThreshold,
+    /// Face Compare resultCode UNABLE_GET_IMAGE: an input image is unusable.
     ImageUnusable,
+    /// Deeper (deepfake / AIGC) detection found a risk.
     DeepfakeDetected,
+    /// Connect resultCode UNABLE_GET_IMAGE: the enrolled image is unusable.
     ReferenceImageUnavailable,
+    /// recognitionErrorCode NO_REQUIRED_ID: not the document type asked for.
     DocTypeMismatch,
+    /// recognitionErrorCode BLUR.
     DocBlurred,
+    /// recognitionErrorCode NO_FACE_DETECTED.
     DocFaceNotDetected,
+    /// recognitionErrorCode NOT_REAL_DOC.
     DocNotGenuine,
+    /// recognitionErrorCode EXPOSURE.
     DocOverexposed,
+    /// recognitionResult N with another or no recognitionErrorCode.
     DocRecognitionFailed,
+    /// spoofResult TAMPER_CHECK N.
     DocTampered,
+    /// spoofResult MATERIAL_CHECK N.
     DocMaterialCheckFailed,
+    /// spoofResult SCREEN_RECAPTURE_CHECK N.
     DocScreenRecapture,
+    /// spoofResult INFORMATION_CHECK N.
     DocInformationInvalid,
+    /// spoofResult SECURITY_FEATURE_CHECK N.
     DocSecurityFeatureFailed,
+    /// ID Recognition resultCode UNUSABLE: the user is in a cool-down period.
     UserCooldown,
+    /// A field the decision needs is missing.
     IncompleteResult,
+    /// A value the service does not know (result code, state, enum value, wrong type, unparseable number).
     UnrecognizedUpstreamValue,
 }
 

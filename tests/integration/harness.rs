@@ -184,3 +184,31 @@ pub fn request(
         ..Default::default()
     }
 }
+
+/// A file under `tests/fixtures/`.
+pub fn fixture_path(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// The bytes of a fixture.
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture_path(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// A fixture parsed as JSON.
+pub fn fixture_json(name: &str) -> Value {
+    serde_json::from_slice(&fixture(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// The seed response samples (product, fixture), each approving under the default policy.
+pub const APPROVING_FIXTURES: [(zoloz_verdict::domain::Product, &str); 6] = {
+    use zoloz_verdict::domain::Product::*;
+    [
+        (FaceCapture, "seeds/facecapture-v1.response.json"),
+        (FaceCapture, "seeds/facecapture-v1a.response.json"),
+        (FaceCompare, "seeds/facecompare.response.json"),
+        (Connect, "seeds/connect.response.json"),
+        (Connect, "connect-older-api.json"),
+        (IdRecognition, "idrecognition-approved.json"),
+    ]
+};

@@ -4,9 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod client;
+mod engine_policy;
+mod engine_props;
+mod engine_snapshots;
+mod engine_table;
+mod explain_cli;
 mod harness;
+mod readme;
 mod service;
 mod signing_oracle;
-mod tls;
 mod simulator;
+mod tls;
 mod vectors;

@@ -98,13 +98,19 @@ async fn tls_and_mtls() {
     };
     let service = spawn_service(|_| {}, move |c| c.server.tls = Some(mtls)).await;
     let without_certificate = get(endpoint(service.addr, trusting())).await;
-    assert!(without_certificate.is_err(), "a client without a certificate is refused");
+    assert!(
+        without_certificate.is_err(),
+        "a client without a certificate is refused"
+    );
     let with_stranger = get(endpoint(
         service.addr,
         trusting().identity(Identity::from_pem(&stranger_cert, &stranger_key)),
     ))
     .await;
-    assert!(with_stranger.is_err(), "a certificate from another CA is refused");
+    assert!(
+        with_stranger.is_err(),
+        "a certificate from another CA is refused"
+    );
     let with_certificate = get(endpoint(
         service.addr,
         trusting().identity(Identity::from_pem(&client_cert, &client_key)),

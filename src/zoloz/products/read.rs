@@ -35,10 +35,20 @@ pub fn at<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
     root.pointer(pointer).filter(|v| !v.is_null())
 }
 
+/// The longest string value kept in the facts (which are cached). Longer values are cut and
+/// marked with `…`: every value the engine knows is a few characters long, so a cut value stays
+/// unknown.
+const MAX_VALUE_CHARS: usize = 1024;
+
 /// A string field.
 pub fn string(value: Option<&Value>) -> Observed<String> {
     match value {
         None | Some(Value::Null) => Observed::Missing,
+        Some(v @ Value::String(s)) if s.len() > MAX_VALUE_CHARS => {
+            let mut cut: String = s.chars().take(MAX_VALUE_CHARS).collect();
+            cut.push('…');
+            Observed::known(cut, raw_text(v))
+        }
         Some(v @ Value::String(s)) => Observed::known(s.clone(), raw_text(v)),
         Some(other) => Observed::Unrecognized {
             raw: raw_text(other),
@@ -197,6 +207,16 @@ mod tests {
         }
         assert_eq!(score(Some(&Value::Null)), Observed::Missing);
         assert_eq!(score(None), Observed::Missing);
+    }
+
+    #[test]
+    fn long_strings_are_cut() {
+        let long = "Success".repeat(1000);
+        let observed = string(Some(&json!(long)));
+        let value = observed.as_str().unwrap();
+        assert_eq!(value.chars().count(), MAX_VALUE_CHARS + 1);
+        assert!(value.ends_with('…'));
+        assert!(observed.raw().unwrap().len() < 300);
     }
 
     #[test]
