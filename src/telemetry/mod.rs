@@ -69,9 +69,7 @@ pub fn init(json: bool, level: &str) -> Result<Telemetry, String> {
     let tracer = provider.tracer("zoloz-verdict");
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .map_err(|e| format!("log level {level:?}: {e}"))?;
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref(), level)?;
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = if json {
@@ -92,6 +90,28 @@ pub fn init(json: bool, level: &str) -> Result<Telemetry, String> {
         provider,
         exporting,
     })
+}
+
+/// The crates whose trace-level events show HTTP frames (header values included): capped at
+/// `info` unless the directive names them explicitly, so that `RUST_LOG=trace` cannot put a
+/// `Signature` header into a log line by accident.
+const WIRE_CRATES: [&str; 6] = ["h2", "hyper", "hyper_util", "reqwest", "rustls", "tonic"];
+
+/// `RUST_LOG` when set (else `level`), with the wire crates capped unless named.
+fn log_filter(rust_log: Option<&str>, level: &str) -> Result<EnvFilter, String> {
+    let mut directives = rust_log
+        .filter(|d| !d.trim().is_empty())
+        .unwrap_or(level)
+        .to_string();
+    for krate in WIRE_CRATES {
+        let named = directives
+            .split(',')
+            .any(|d| d.trim().split(['=', '[', ':']).next() == Some(krate));
+        if !named {
+            directives.push_str(&format!(",{krate}=info"));
+        }
+    }
+    EnvFilter::try_new(&directives).map_err(|e| format!("log filter {directives:?}: {e}"))
 }
 
 /// Reads W3C trace context from HTTP/2 headers (gRPC metadata).
@@ -146,4 +166,27 @@ fn trace_id_of(span: &tracing::Span) -> Option<String> {
 /// The trace id of the current span (32 hex digits), when there is one.
 pub fn current_trace_id() -> Option<String> {
     trace_id_of(&tracing::Span::current())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_crates_are_capped_unless_named() {
+        let filter = log_filter(None, "trace").unwrap().to_string();
+        assert!(
+            filter.contains("h2=info") && filter.contains("hyper=info"),
+            "{filter}"
+        );
+        let filter = log_filter(Some("debug,h2=trace"), "info")
+            .unwrap()
+            .to_string();
+        assert!(
+            filter.contains("h2=trace") && !filter.contains("h2=info"),
+            "{filter}"
+        );
+        assert!(filter.contains("reqwest=info"), "{filter}");
+        assert!(log_filter(Some("=nonsense=="), "info").is_err());
+    }
 }
