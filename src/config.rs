@@ -41,6 +41,10 @@ use crate::zoloz::api::{BaseUrl, ClientId, FaceCaptureApi};
 use crate::zoloz::client::{Auth, ClientConfig, RetryConfig, ZolozKeys};
 use crate::zoloz::keys::{PrivateKey, PublicKey};
 
+/// Every configuration key with its default and a comment: printed by `serve --help` and
+/// copied into the README (tests keep both in step with the parser).
+pub const REFERENCE: &str = include_str!("config/reference.toml");
+
 /// The name of the tenant used when a request names none and the file names no default.
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -987,6 +991,72 @@ fn located(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reference_names_every_key_the_parser_knows() {
+        // Structure: every key is accepted (deny_unknown_fields) and has the right type.
+        let file: FileConfig = toml::from_str(REFERENCE).unwrap();
+        assert_eq!(file.tenants.len(), 2);
+        assert!(file.server.tls.is_some());
+        parse_policies(REFERENCE, "reference").unwrap();
+        // And every field of every table appears in it (a new key must be documented).
+        for key in [
+            "listen",
+            "metrics_listen",
+            "shutdown_grace",
+            "max_in_flight",
+            "max_concurrent_streams",
+            "max_message_bytes",
+            "http2_keepalive_interval",
+            "http2_keepalive_timeout",
+            "cert_file",
+            "key_file",
+            "client_ca_file",
+            "connect_timeout",
+            "attempt_timeout",
+            "default_deadline",
+            "freshness_window",
+            "max_response_bytes",
+            "max_attempts",
+            "base_delay",
+            "max_delay",
+            "budget_ratio",
+            "budget_min_per_sec",
+            "max_entries",
+            "ttl",
+            "max_wait",
+            "initial_interval",
+            "max_interval",
+            "log_format",
+            "log_level",
+            "enabled",
+            "file",
+            "client_id",
+            "auth",
+            "merchant_private_key_file",
+            "zoloz_public_key_file",
+            "zoloz_public_key_versions",
+            "access_key",
+            "secret_key_file",
+            "region",
+            "base_url",
+            "encrypt",
+            "face_capture_api",
+            "default_policy",
+            "max_concurrent_upstream",
+            "face_match_min_score",
+            "face_quality_min_score",
+            "default_tenant",
+        ] {
+            assert!(
+                REFERENCE
+                    .lines()
+                    .any(|l| l.trim_start().starts_with(&format!("{key} ="))
+                        || l.contains(&format!("or {key} ="))),
+                "{key} is not in the reference"
+            );
+        }
+    }
 
     #[test]
     fn durations() {

@@ -48,6 +48,10 @@ pub enum Command {
     /// Check a response signature: exit 0 when valid, 1 when not (debugging).
     Verify(sign::VerifyArgs),
     /// Run the service (configuration from a file, flags and ZOLOZ_VERDICT_* variables).
+    #[command(after_long_help = concat!(
+        "The configuration file, every key with its default:\n\n",
+        include_str!("../config/reference.toml")
+    ))]
     Serve(serve::ServeArgs),
     /// Run the ZOLOZ simulator and the service together on loopback, with fresh keys.
     Demo(serve::DemoArgs),

@@ -52,3 +52,42 @@ fn policy_example_loads() {
     let set = parse_policies(block, "README.md").unwrap();
     assert!(set.get("standard").is_some());
 }
+
+#[test]
+fn configuration_reference_matches_the_parser_reference() {
+    let text = readme();
+    let begin = "<!-- config-reference:begin (src/config/reference.toml) -->\n```toml\n";
+    let start = text
+        .find(begin)
+        .expect("README has the config-reference markers")
+        + begin.len();
+    let end = text[start..]
+        .find("```\n<!-- config-reference:end -->")
+        .unwrap()
+        + start;
+    assert_eq!(
+        &text[start..end],
+        zoloz_verdict::config::REFERENCE,
+        "paste src/config/reference.toml between the config-reference markers"
+    );
+}
+
+#[test]
+fn every_error_reason_and_metric_is_documented() {
+    let text = readme();
+    for reason in zoloz_verdict::error::ErrorReason::ALL {
+        assert!(
+            text.contains(&format!("`{}`", reason.as_str())),
+            "{reason} is not in the README's error table"
+        );
+    }
+    let metrics = zoloz_verdict::telemetry::metrics::Metrics::new().encode();
+    for line in metrics.lines().filter(|l| l.starts_with("# HELP ")) {
+        let name = line.split_whitespace().nth(2).unwrap();
+        let documented = name.trim_end_matches("_total");
+        assert!(
+            text.contains(&format!("`{documented}")),
+            "metric {name} is not in the README's metrics table"
+        );
+    }
+}
