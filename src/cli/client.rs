@@ -33,6 +33,10 @@ pub struct Connection {
     /// Client private key (PEM) for mTLS.
     #[arg(long, value_name = "FILE", requires = "cert_file")]
     pub key_file: Option<PathBuf>,
+    /// The name to verify the server certificate against, when it differs from the address's
+    /// host (e.g. a Service DNS name while connecting to 127.0.0.1).
+    #[arg(long, value_name = "NAME")]
+    pub tls_server_name: Option<String>,
     /// Overall timeout of the call (sent to the server as the gRPC deadline).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -92,7 +96,9 @@ pub struct HealthArgs {
 }
 
 async fn connect(connection: &Connection) -> Result<Channel, String> {
-    let tls = connection.ca_file.is_some() || connection.addr.starts_with("https://");
+    let tls = connection.ca_file.is_some()
+        || connection.tls_server_name.is_some()
+        || connection.addr.starts_with("https://");
     let addr = if connection.addr.contains("://") {
         connection.addr.clone()
     } else if tls {
@@ -109,6 +115,9 @@ async fn connect(connection: &Connection) -> Result<Channel, String> {
         if let Some(ca) = &connection.ca_file {
             let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
             config = config.ca_certificate(Certificate::from_pem(pem));
+        }
+        if let Some(name) = &connection.tls_server_name {
+            config = config.domain_name(name.clone());
         }
         if let (Some(cert), Some(key)) = (&connection.cert_file, &connection.key_file) {
             let cert = std::fs::read(cert).map_err(|e| format!("{}: {e}", cert.display()))?;

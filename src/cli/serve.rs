@@ -240,7 +240,7 @@ async fn run_demo(args: &DemoArgs) -> ExitCode {
          \x20 cargo run --release -- get --addr http://{addr} --product id-recognition --transaction-id sim-id-recognition-tampered\n\
          \x20 cargo run --release -- get --addr http://{addr} --product face-capture --transaction-id sim-face-capture-pending-then-approve --watch\n\
          \x20 cargo run --release -- health --addr http://{addr}\n\
-         \x20 npx buf curl --protocol grpc --http2-prior-knowledge \\\n\
+         \x20 npx @bufbuild/buf curl --protocol grpc --http2-prior-knowledge \\\n\
          \x20   -d '{{\"product\":\"PRODUCT_FACE_COMPARE\",\"transactionId\":\"sim-face-compare-mismatch\"}}' \\\n\
          \x20   http://{addr}/zoloz.verdict.v1.VerdictService/GetVerificationResult\n\
          Every scenario: cargo run --release -- simulator --list-scenarios\n\

@@ -118,4 +118,43 @@ async fn tls_and_mtls() {
     .await
     .unwrap();
     assert_eq!(with_certificate.decision(), pb::Decision::Approved);
+
+    // The health command (the Helm probes and test use it) speaks TLS and mTLS too.
+    // The server runs on this test's runtime: the command must not block it.
+    let port = service.addr.port();
+    let ca_file = dir.path().join("server-ca.crt");
+    let health = |extra: Vec<std::ffi::OsString>| {
+        let ca_file = ca_file.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(crate::harness::binary())
+                .arg("health")
+                .arg("--addr")
+                .arg(format!("https://127.0.0.1:{port}"))
+                .arg("--ca-file")
+                .arg(ca_file)
+                .args(["--tls-server-name", "localhost", "--timeout", "10s"])
+                .args(extra)
+                .output()
+                .unwrap()
+        })
+    };
+    write(dir.path(), "server-ca.crt", &server_ca.pem);
+    let client_cert_file = write(dir.path(), "client.crt", &client_cert);
+    let client_key_file = write(dir.path(), "client.key", &client_key);
+    let refused = health(Vec::new()).await.unwrap();
+    assert!(!refused.status.success(), "no client certificate: refused");
+    let served = health(vec![
+        "--cert-file".into(),
+        client_cert_file.into_os_string(),
+        "--key-file".into(),
+        client_key_file.into_os_string(),
+    ])
+    .await
+    .unwrap();
+    assert!(
+        served.status.success(),
+        "{}",
+        String::from_utf8_lossy(&served.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&served.stdout).trim(), "SERVING");
 }
