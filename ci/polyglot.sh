@@ -1,0 +1,170 @@
+#!/usr/bin/env bash
+# ci/polyglot.sh: the proto's buf gates and the polyglot client test.
+#
+# Installs what it needs under target/ (buf from npm, pinned by ci/buf/package.json; a Python
+# virtualenv with tests/polyglot/requirements.txt), builds the release binary when it is
+# missing or older than the sources, then:
+#   1. buf lint                      (buf.yaml: STANDARD + COMMENTS, two documented exceptions)
+#   2. buf format --diff --exit-code
+#   3. buf breaking (FILE policy) against the stored image ci/buf/baseline.json, and against
+#      the proto of the previous commit when git history has it (see breaking_against_git)
+#   4. tests/polyglot/test_polyglot.py: a Python grpcio client and buf curl against
+#      `zoloz-verdict demo`
+# Needs bash, git, cargo, Node/npm and Python 3.11 with venv and pip. Idempotent: a second run
+# reuses target/buf, the virtualenv and the binary.
+#
+#   bash ci/polyglot.sh                    # everything
+#   bash ci/polyglot.sh --update-baseline  # after a release: store the current API as the
+#                                          # baseline that buf breaking compares with
+# ZOLOZ_VERDICT_BIN=path uses that binary instead of building target/release/zoloz-verdict.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BUF_DIR=target/buf
+BUF=$ROOT/$BUF_DIR/node_modules/.bin/buf
+VENV=target/polyglot/venv
+BASELINE=ci/buf/baseline.json
+BIN=${ZOLOZ_VERDICT_BIN:-${CARGO_TARGET_DIR:-target}/release/zoloz-verdict}
+checked=()
+
+step() { printf '\n=== polyglot: %s\n' "$*"; }
+note() { printf '%s\n' "$*"; }
+
+install_buf() {
+  local want have=""
+  want=$(node -p "require('./ci/buf/package.json').devDependencies['@bufbuild/buf']")
+  if [[ -x $BUF ]]; then have=$("$BUF" --version 2>/dev/null || true); fi
+  if [[ $have == "$want" ]]; then
+    note "buf $have already in $BUF_DIR"
+    return
+  fi
+  # A copy of the manifest and lockfile, so that node_modules lands under target/. `npm ci`
+  # would be stricter, but it refuses a lockfile that lacks the platform packages of other
+  # systems (darwin, win32), which registry mirrors often do not carry; `npm install` still
+  # checks the locked integrity of every package it installs.
+  mkdir -p "$BUF_DIR"
+  cp ci/buf/package.json ci/buf/package-lock.json "$BUF_DIR/"
+  (cd "$BUF_DIR" && npm install --no-audit --no-fund --loglevel=error)
+  have=$("$BUF" --version)
+  [[ $have == "$want" ]] || { echo "installed buf $have, wanted $want" >&2; exit 1; }
+  note "installed buf $have into $BUF_DIR"
+}
+
+install_python() {
+  if [[ ! -x $VENV/bin/python ]]; then
+    python3 -m venv "$VENV"
+  fi
+  # Reinstall only when the pins changed since the last install.
+  if ! cmp -s tests/polyglot/requirements.txt "$VENV/installed-requirements.txt"; then
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet \
+      -r tests/polyglot/requirements.txt
+    cp tests/polyglot/requirements.txt "$VENV/installed-requirements.txt"
+  fi
+  note "python: $("$VENV/bin/python" --version), $("$VENV/bin/python" -m pip freeze \
+    --disable-pip-version-check | grep -E '^grpcio==|^protobuf==' | paste -sd' ')"
+}
+
+build_binary() {
+  if [[ -n ${ZOLOZ_VERDICT_BIN:-} ]]; then
+    [[ -x $BIN ]] || { echo "ZOLOZ_VERDICT_BIN=$BIN is not an executable" >&2; exit 1; }
+    note "using $BIN (ZOLOZ_VERDICT_BIN)"
+    return
+  fi
+  local why=""
+  if [[ ! -x $BIN ]]; then
+    why="missing"
+  elif [[ -n $(find src proto build.rs Cargo.toml Cargo.lock -newer "$BIN" -print -quit) ]]; then
+    why="older than the sources"
+  fi
+  if [[ -n $why ]]; then
+    note "$BIN is $why: cargo build --release --locked"
+    cargo build --release --locked
+  else
+    note "$BIN is up to date"
+  fi
+}
+
+# The commit whose proto `buf breaking` compares with, from git: on a branch, where it left
+# main (so that additions made on main since are not reported as deletions); on main itself
+# (after a merge), the previous main commit (the first parent). Prints nothing when history
+# does not have it: a shallow clone (CI checkouts are often depth 1) has neither main's
+# history nor HEAD^1. The stored baseline covers that case.
+breaking_base() {
+  local head ref base=""
+  head=$(git rev-parse HEAD)
+  for ref in main origin/main; do
+    if git rev-parse -q --verify "$ref^{commit}" >/dev/null; then
+      base=$(git merge-base HEAD "$ref" 2>/dev/null || true)
+      break
+    fi
+  done
+  if [[ -z $base || $base == "$head" ]]; then
+    base=$(git rev-parse -q --verify 'HEAD^1^{commit}' 2>/dev/null || true)
+  fi
+  if [[ -n $base ]] && git cat-file -e "$base:proto/zoloz/verdict/v1/verdict_service.proto" 2>/dev/null; then
+    echo "$base"
+  fi
+}
+
+update_baseline() {
+  # Without source info (comments and line numbers do not matter to compatibility); with
+  # imports (buf needs the well-known types to read the image back). Pretty, for review.
+  "$BUF" build --exclude-source-info -o -#format=json \
+    | python3 -c 'import json, sys; json.dump(json.load(sys.stdin), sys.stdout, indent=1); print()' \
+    >"$BASELINE"
+  note "wrote $BASELINE from proto/"
+}
+
+start=$SECONDS
+
+step "install buf"
+install_buf
+
+if [[ ${1:-} == --update-baseline ]]; then
+  update_baseline
+  exit 0
+fi
+
+step "buf lint"
+"$BUF" lint
+checked+=("buf lint: STANDARD + COMMENTS (except RPC_RESPONSE_STANDARD_NAME, RPC_REQUEST_RESPONSE_UNIQUE)")
+
+step "buf format"
+"$BUF" format --diff --exit-code
+checked+=("buf format --diff --exit-code: the proto is formatted")
+
+step "buf breaking"
+"$BUF" breaking --against "$BASELINE"
+checked+=("buf breaking (FILE) against the stored baseline $BASELINE")
+base=$(breaking_base)
+if [[ -n $base ]]; then
+  # subdir=proto: the module root, whether or not that commit had buf.yaml.
+  "$BUF" breaking --against ".git#ref=$base,subdir=proto"
+  checked+=("buf breaking (FILE) against the proto of commit ${base:0:12}")
+else
+  note "no earlier commit in this clone's history (shallow?): checked against the baseline only"
+  checked+=("buf breaking against git history: skipped, no earlier commit in this clone")
+fi
+
+step "python client"
+install_python
+
+step "release binary"
+build_binary
+
+step "polyglot test (Python grpcio client and buf curl against zoloz-verdict demo)"
+ZOLOZ_VERDICT_BIN=$BIN BUF=$BUF PYTHONDONTWRITEBYTECODE=1 \
+  "$VENV/bin/python" tests/polyglot/test_polyglot.py -v
+checked+=("Python stubs generated by grpcio-tools from proto/ (in a temp dir)")
+checked+=("health SERVING for \"\" and zoloz.verdict.v1.VerdictService")
+checked+=("reflection (v1alpha) lists and describes zoloz.verdict.v1.VerdictService")
+checked+=("Get: APPROVED for each product's sim-<product>-approve; REJECTED with DOC_TAMPERED")
+checked+=("Watch: PENDING then APPROVED, then the stream ends OK")
+checked+=("Evaluate: tests/fixtures/seeds/connect.response.json is APPROVED")
+checked+=("error: empty transaction id is INVALID_ARGUMENT; grpc-status-details-bin holds ErrorInfo INVALID_REQUEST / zoloz-verdict and a BadRequest")
+checked+=("buf curl via reflection: the README's Get, Watch and Evaluate examples")
+checked+=("demo stops on SIGTERM with exit code 0")
+
+printf '\n=== polyglot: passed in %ss\n' "$((SECONDS - start))"
+printf '  - %s\n' "${checked[@]}"
