@@ -9,6 +9,23 @@ use std::str::FromStr;
 #[error("{0}")]
 pub struct InvalidId(pub String);
 
+/// Checks a ZOLOZ identifier: 1 to `max` printable ASCII characters, no spaces.
+fn printable(s: &str, max: usize) -> Result<String, InvalidId> {
+    if s.is_empty() {
+        return Err(InvalidId("must not be empty".into()));
+    }
+    if s.len() > max {
+        return Err(InvalidId(format!(
+            "must be at most {max} characters (got {})",
+            s.chars().count()
+        )));
+    }
+    if !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InvalidId("must be printable ASCII without spaces".into()));
+    }
+    Ok(s.to_string())
+}
+
 /// A transaction id: 1 to 64 printable ASCII characters (the documented maximum).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TransactionId(String);
@@ -27,20 +44,7 @@ impl FromStr for TransactionId {
     type Err = InvalidId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err(InvalidId("must not be empty".into()));
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(InvalidId(format!(
-                "must be at most {} characters (got {})",
-                Self::MAX_LEN,
-                s.chars().count()
-            )));
-        }
-        if !s.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(InvalidId("must be printable ASCII without spaces".into()));
-        }
-        Ok(Self(s.to_string()))
+        printable(s, Self::MAX_LEN).map(Self)
     }
 }
 
@@ -74,20 +78,7 @@ impl FromStr for BizId {
     type Err = InvalidId;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err(InvalidId("must not be empty".into()));
-        }
-        if s.len() > Self::MAX_LEN {
-            return Err(InvalidId(format!(
-                "must be at most {} characters (got {})",
-                Self::MAX_LEN,
-                s.chars().count()
-            )));
-        }
-        if !s.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(InvalidId("must be printable ASCII without spaces".into()));
-        }
-        Ok(Self(s.to_string()))
+        printable(s, Self::MAX_LEN).map(Self)
     }
 }
 

@@ -24,6 +24,7 @@ use super::recorded::Recorded;
 use super::{SimulatorConfig, SimulatorError, recorded};
 use crate::domain::Product;
 use crate::zoloz::aksk::{self, SecretKey};
+use crate::zoloz::api::Api;
 use crate::zoloz::keys::{PrivateKey, PublicKey};
 use crate::zoloz::{envelope, signing};
 
@@ -60,20 +61,12 @@ enum Endpoint {
 }
 
 impl Endpoint {
+    /// The endpoint of a path, from the one list of ZOLOZ paths ([`Api`]).
     fn of(path: &str) -> Option<Self> {
-        Some(match path {
-            "/api/v1a/zoloz/facecapture/checkresult" | "/api/v1/zoloz/facecapture/checkresult" => {
-                Endpoint::Checkresult(Product::FaceCapture)
-            }
-            "/api/v1/zoloz/facecompare/asynccheckresult" => {
-                Endpoint::Checkresult(Product::FaceCompare)
-            }
-            "/api/v1/zoloz/connect/checkresult" => Endpoint::Checkresult(Product::Connect),
-            "/api/v1/zoloz/idrecognition/checkresult" => {
-                Endpoint::Checkresult(Product::IdRecognition)
-            }
-            "/api/v1/zoloz/authentication/test" => Endpoint::AuthenticationTest,
-            _ => return None,
+        let api = Api::from_path(path)?;
+        Some(match api.product() {
+            Some(product) => Endpoint::Checkresult(product),
+            None => Endpoint::AuthenticationTest,
         })
     }
 }

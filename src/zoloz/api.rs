@@ -37,18 +37,19 @@ impl Api {
         }
     }
 
-    /// The API for a path, if it is one of ours (used by the simulator).
+    /// Every API.
+    pub const ALL: [Api; 6] = [
+        Api::FaceCaptureV1a,
+        Api::FaceCaptureV1,
+        Api::FaceCompare,
+        Api::Connect,
+        Api::IdRecognition,
+        Api::AuthenticationTest,
+    ];
+
+    /// The API for a path, if it is one of ours.
     pub fn from_path(path: &str) -> Option<Api> {
-        [
-            Api::FaceCaptureV1a,
-            Api::FaceCaptureV1,
-            Api::FaceCompare,
-            Api::Connect,
-            Api::IdRecognition,
-            Api::AuthenticationTest,
-        ]
-        .into_iter()
-        .find(|api| api.path() == path)
+        Api::ALL.into_iter().find(|api| api.path() == path)
     }
 
     /// The product a checkresult API answers for.
@@ -241,14 +242,7 @@ mod tests {
 
     #[test]
     fn paths_round_trip() {
-        for api in [
-            Api::FaceCaptureV1a,
-            Api::FaceCaptureV1,
-            Api::FaceCompare,
-            Api::Connect,
-            Api::IdRecognition,
-            Api::AuthenticationTest,
-        ] {
+        for api in Api::ALL {
             assert_eq!(Api::from_path(api.path()), Some(api));
         }
     }
