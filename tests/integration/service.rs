@@ -614,7 +614,7 @@ async fn upstream_errors_carry_the_raw_code_in_error_info() {
 #[tokio::test]
 async fn calls_beyond_max_in_flight_are_shed() {
     let service = spawn_service(
-        |sim| sim.slow_delay = Duration::from_millis(800),
+        |sim| sim.slow_delay = Duration::from_millis(2500),
         |config| config.server.max_in_flight = 2,
     )
     .await;
