@@ -18,7 +18,10 @@ use tonic_health::ServingStatus;
 use crate::audit::{self, Audit, Source};
 use crate::config::Config;
 use crate::domain::ids::{BizId, TransactionId};
-use crate::domain::{ExtractedImage, Facts, Policy, PolicySet, Product, evaluate};
+use crate::domain::{
+    ExtractedImage, FaceCaptureApiVersion, Facts, Policy, PolicySet, Product, ProductFacts,
+    evaluate,
+};
 use crate::error::{ErrorReason, ServiceError};
 use crate::grpc::convert::{image_to_pb, verification_result};
 use crate::grpc::server::{self, ServeError, ServerSettings};
@@ -28,6 +31,7 @@ use crate::pb;
 use crate::source::cache::TtlCache;
 use crate::source::flight::SingleFlight;
 use crate::telemetry::metrics::{CacheLabels, Metrics, ReasonLabels, VerdictLabels};
+use crate::zoloz::api::Api;
 use crate::zoloz::client::{CheckResultRequest, ZolozClient};
 use crate::zoloz::products;
 use crate::zoloz::redact::{Redacted, redact};
@@ -252,15 +256,33 @@ impl Core {
             .await
             .map_err(ServiceError::from)?;
         let want_images = request.return_images;
+        let api = response.api;
         // Parse once: the product reader and the audit redaction share the tree.
-        let root: serde_json::Value = serde_json::from_slice(&response.body).map_err(|e| {
+        let root: serde_json::Value = serde_json::from_slice(&response.body).map_err(|_| {
             ServiceError::new(
                 ErrorReason::UpstreamMalformedResponse,
-                format!("signed response is not json ({e})"),
+                "the signed response is not json",
             )
         })?;
         drop(response);
-        let parsed = products::parse_value(product, &root, want_images)?;
+        let mut parsed = products::parse_value(product, &root, want_images)?;
+        if let ProductFacts::FaceCapture(facts) = &mut parsed.facts.detail {
+            facts.api = match api {
+                Api::FaceCaptureV1 => FaceCaptureApiVersion::V1,
+                Api::FaceCaptureV1a => FaceCaptureApiVersion::V1a,
+                _ => FaceCaptureApiVersion::Unknown,
+            };
+        }
+        // A body that names its transaction must name ours: a signed answer for another
+        // transaction (replayed by someone in the path) is not an answer to this request.
+        if let Some(answered) = &parsed.facts.transaction_id
+            && !same_transaction(answered, request.transaction_id.as_str())
+        {
+            return Err(ServiceError::new(
+                ErrorReason::UpstreamMalformedResponse,
+                "the signed response names another transaction",
+            ));
+        }
         if parsed.undecodable_images > 0 {
             tracing::warn!(
                 product = product.label(),
@@ -435,6 +457,16 @@ impl Backend for Core {
     }
 }
 
+/// Whether a response's `transactionId` names the requested transaction. ZOLOZ documents
+/// masked ids in samples (`…0157****`): a `*` in the answer matches any character.
+fn same_transaction(answered: &str, requested: &str) -> bool {
+    answered.len() == requested.len()
+        && answered
+            .bytes()
+            .zip(requested.bytes())
+            .all(|(a, r)| a == r || a == b'*')
+}
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -594,4 +626,18 @@ pub async fn start(
         handle,
         audit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_transaction;
+
+    #[test]
+    fn transaction_ids_match_exactly_or_through_a_mask() {
+        assert!(same_transaction("G0001570702", "G0001570702"));
+        assert!(same_transaction("G000157****", "G0001570702"));
+        assert!(!same_transaction("G0001570703", "G0001570702"));
+        assert!(!same_transaction("G000157070", "G0001570702"));
+        assert!(!same_transaction("", "G0001570702"));
+    }
 }

@@ -93,9 +93,23 @@ pub struct ShapeMismatch {
     pub raw: String,
 }
 
+/// Which Face Capture checkresult API answered, when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FaceCaptureApiVersion {
+    /// Not known (a body evaluated offline): either rule of positive evidence applies.
+    #[default]
+    Unknown,
+    /// `/api/v1/`: no `faceCaptureResult`; approval needs `faceAttack: false` with a quality.
+    V1,
+    /// `/api/v1a/`: approval needs `faceCaptureResult: Success`.
+    V1a,
+}
+
 /// Face Capture checkresult facts (`/api/v1/` and `/api/v1a/`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceCaptureFacts {
+    /// The API that answered (set by the caller that knows it; the reader cannot tell).
+    pub api: FaceCaptureApiVersion,
     /// `faceCaptureResult` (v1a only): `Success`, `Failure`, `VoidTimeout`, `InProcess`.
     pub state: Observed<String>,
     /// `extInfo.faceAttack`.
@@ -146,6 +160,13 @@ pub struct SpoofCheckFact {
     pub value: Observed<String>,
 }
 
+/// ZOLOZ documents five spoof checks; a response with more than this many is not one the
+/// service understands, and reading an unbounded map would let a body cost unbounded work.
+pub const MAX_SPOOF_CHECKS: usize = 16;
+
+/// Spoof check names longer than this are cut (they end up in JSON pointers and messages).
+pub const MAX_SPOOF_CHECK_NAME_CHARS: usize = 64;
+
 /// ID Recognition checkresult facts. No OCR value is read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdRecognitionFacts {
@@ -157,8 +178,10 @@ pub struct IdRecognitionFacts {
     pub doc_category: Observed<String>,
     /// `extInfo.certType`.
     pub cert_type: Observed<String>,
-    /// `extInfo.spoofResult`, in response order.
+    /// `extInfo.spoofResult`, in response order (at most [`MAX_SPOOF_CHECKS`]).
     pub spoof_checks: Vec<SpoofCheckFact>,
+    /// Spoof checks beyond [`MAX_SPOOF_CHECKS`], not read (an unrecognized value).
+    pub spoof_checks_dropped: usize,
     /// `extInfo.deeperResult`: `Y` or `N`.
     pub deeper_result: Observed<String>,
     /// `extInfo.deeperResultDescription`.

@@ -16,8 +16,9 @@ pub mod signals;
 pub mod verdict;
 
 pub use facts::{
-    ConnectFacts, Envelope, ExtractedImage, FaceCaptureFacts, FaceCompareFacts, Facts,
-    IdRecognitionFacts, ImageKind, Observed, ProductFacts, ShapeMismatch, SpoofCheckFact,
+    ConnectFacts, Envelope, ExtractedImage, FaceCaptureApiVersion, FaceCaptureFacts,
+    FaceCompareFacts, Facts, IdRecognitionFacts, ImageKind, Observed, ProductFacts, ShapeMismatch,
+    SpoofCheckFact,
 };
 pub use policy::{Policy, PolicyError, PolicySet, PolicySpec};
 pub use product::Product;

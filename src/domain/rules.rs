@@ -8,8 +8,8 @@
 //! UNRECOGNIZED_UPSTREAM_VALUE, never coerced into a passing value.
 
 use crate::domain::facts::{
-    ConnectFacts, FaceCaptureFacts, FaceCompareFacts, IdRecognitionFacts, Observed,
-    escape_pointer_token, field,
+    ConnectFacts, FaceCaptureApiVersion, FaceCaptureFacts, FaceCompareFacts, IdRecognitionFacts,
+    MAX_SPOOF_CHECKS, Observed, escape_pointer_token, field,
 };
 use crate::domain::reason::ReasonCode;
 use crate::domain::signals::{
@@ -68,7 +68,14 @@ pub(crate) fn face_capture(
     );
     device_risk(findings, &f.risk_level);
 
-    if settled && state == State::Absent {
+    if settled && state == State::Absent && f.api == FaceCaptureApiVersion::V1a {
+        findings.add(
+            ReasonCode::IncompleteResult,
+            fld::STATE,
+            None,
+            "faceCaptureResult is missing from a v1a answer",
+        );
+    } else if settled && state == State::Absent {
         // The v1 API has no faceCaptureResult: approval then needs faceAttack false with a
         // quality score, so both are needed fields.
         for (pointer, missing) in [
@@ -88,7 +95,12 @@ pub(crate) fn face_capture(
             }
         }
     }
-    let v1_evidence = state == State::Absent && attack == Some(false) && quality.is_some();
+    // The v1 rule only where the v1 API may have answered: a v1a answer without its state
+    // lacks the field the decision needs.
+    let v1_evidence = f.api != FaceCaptureApiVersion::V1a
+        && state == State::Absent
+        && attack == Some(false)
+        && quality.is_some();
     let evidence = outcome == CodeOutcome::Success && (state == State::Success || v1_evidence);
 
     let mut signals = Signals {
@@ -127,7 +139,6 @@ pub(crate) fn face_compare(
     use field::face_compare as fld;
     let settled = outcome == CodeOutcome::Success;
 
-    let mut any_quality_failed = false;
     let mut qualities_pass = true;
     for (pointer, name, observed) in [
         (
@@ -144,7 +155,6 @@ pub(crate) fn face_compare(
         match observed.as_str() {
             Some("PASS") => {}
             Some("FAIL") => {
-                any_quality_failed = true;
                 qualities_pass = false;
                 findings.add(
                     ReasonCode::FaceQualityFailed,
@@ -177,7 +187,9 @@ pub(crate) fn face_compare(
     let same_person = flag(findings, fld::SAME_PERSON, "samePerson", &f.same_person);
     match same_person {
         // A failed image quality explains the mismatch (and may pass on a new attempt).
-        Some(false) if !any_quality_failed => findings.add(
+        // Only a comparison of usable images is a mismatch: a failed quality explains it (and
+        // may pass on a new attempt), an unknown one leaves it to review.
+        Some(false) if qualities_pass => findings.add(
             ReasonCode::FaceMismatch,
             fld::SAME_PERSON,
             f.same_person.raw(),
@@ -430,6 +442,17 @@ pub(crate) fn id_recognition(
         ),
     }
 
+    if f.spoof_checks_dropped > 0 {
+        findings.add(
+            ReasonCode::UnrecognizedUpstreamValue,
+            fld::SPOOF_RESULT,
+            Some("{…}"),
+            format!(
+                "spoofResult has {} checks; the service reads at most {MAX_SPOOF_CHECKS}",
+                f.spoof_checks.len() + f.spoof_checks_dropped
+            ),
+        );
+    }
     let mut spoof_checks = Vec::with_capacity(f.spoof_checks.len());
     for check in &f.spoof_checks {
         let pointer = format!(

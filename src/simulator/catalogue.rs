@@ -94,6 +94,13 @@ impl Scenario {
         format!("sim-{}-{}", self.product.slug(), self.name)
     }
 
+    /// Whether the expectation holds only when the service calls the v1 Face Capture API
+    /// (a tenant with `face_capture_api = "v1"`): the v1 shape has no `faceCaptureResult`,
+    /// which a v1a answer must carry.
+    pub fn needs_face_capture_v1(&self) -> bool {
+        self.product == Product::FaceCapture && matches!(self.name, "v1-approve" | "seed-v1")
+    }
+
     /// The 1-based poll of a transaction id from which the answer no longer changes (1 for
     /// scenarios that always answer the same; 3 for `pending-then-*`).
     pub fn final_poll(&self) -> u64 {
@@ -640,7 +647,7 @@ fn face_capture_rows() -> Vec<Row> {
         ),
         (
             "v1-approve",
-            "the v1 shape: faceAttack false and a numeric quality, no faceCaptureResult",
+            "the v1 shape: faceAttack false and a numeric quality, no faceCaptureResult (expected at /api/v1/; at /api/v1a/ the missing state gives REVIEW_REQUIRED)",
             approved(&[]),
             always(face_capture::v1_approve()),
         ),
@@ -673,7 +680,7 @@ fn face_capture_rows() -> Vec<Row> {
         ),
         (
             "seed-v1",
-            "the v1 English document's response sample",
+            "the v1 English document's response sample (expected at /api/v1/; at /api/v1a/ the missing state gives REVIEW_REQUIRED)",
             approved(&[]),
             always(seeds::parse(seeds::FACE_CAPTURE_V1)),
         ),

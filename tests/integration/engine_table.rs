@@ -259,7 +259,10 @@ fn rows() -> Vec<Row> {
     row("face capture: faceCaptureResult Success, no extInfo (deeper fields optional)", FaceCapture, j(del(fc(), "/extInfo")), d(), v(Approved, false, &[]));
     row("face compare: samePerson missing", FaceCompare, j(del(fcmp(), "/samePerson")), d(), v(ReviewRequired, false, &[IncompleteResult]));
     row("face compare: face2ImageQualityResult missing", FaceCompare, j(del(fcmp(), "/face2ImageQualityResult")), d(), v(ReviewRequired, false, &[IncompleteResult]));
-    row("face compare: samePerson false, a quality missing", FaceCompare, j(set(del(fcmp(), "/face1ImageQualityResult"), "/samePerson", json!(false))), d(), v(Rejected, false, &[FaceMismatch, IncompleteResult]));
+    // A mismatch is only final when both images were usable: an unknown quality leaves it to review.
+    row("face compare: samePerson false, a quality missing", FaceCompare, j(set(del(fcmp(), "/face1ImageQualityResult"), "/samePerson", json!(false))), d(), v(ReviewRequired, false, &[IncompleteResult]));
+    row("face compare: samePerson false, a quality not PASS or FAIL", FaceCompare, j(set(set(fcmp(), "/face2ImageQualityResult", json!("pass")), "/samePerson", json!(false))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("id recognition: more spoof checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).collect::<serde_json::Map<_, _>>()))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("face compare: score missing (no threshold)", FaceCompare, j(del(fcmp(), "/score")), d(), v(Approved, false, &[]));
     row("connect: older api (no connectResult) approves", Connect, fixture("connect-older-api.json"), d(), v(Approved, false, &[]));
     row("connect: older api, faceScore missing", Connect, j(del(json!(fixture_json("connect-older-api.json")), "/extFaceInfo/faceScore")), d(), v(ReviewRequired, false, &[IncompleteResult]));

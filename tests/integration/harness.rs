@@ -126,6 +126,12 @@ client_id = "{CLIENT_ID}"
 base_url = "{base_url}"
 merchant_private_key_file = "{merchant}"
 zoloz_public_key_file = "{zoloz}"
+[tenants.v1]
+client_id = "{CLIENT_ID}"
+base_url = "{base_url}"
+merchant_private_key_file = "{merchant}"
+zoloz_public_key_file = "{zoloz}"
+face_capture_api = "v1"
 "#,
         merchant = v.join("merchant_private.pk8.b64").display(),
         zoloz = v.join("zoloz_public.spki.b64").display(),

@@ -51,7 +51,11 @@ async fn every_simulator_scenario_gets_its_expected_outcome() {
         let id = scenario.transaction_id();
         let mut outcome = None;
         for _ in 0..scenario.final_poll() {
-            let mut req = tonic::Request::new(request(scenario.product, &id));
+            let mut req = request(scenario.product, &id);
+            if scenario.needs_face_capture_v1() {
+                req.tenant = "v1".into();
+            }
+            let mut req = tonic::Request::new(req);
             // `slow` expects a caller deadline shorter than the simulator's delay.
             req.set_timeout(Duration::from_millis(if scenario.name == "slow" {
                 400
@@ -783,4 +787,54 @@ async fn metrics_count_verdicts_cache_and_upstream_calls() {
     ] {
         assert!(text.contains(needle), "missing {needle}\n{text}");
     }
+}
+
+#[tokio::test]
+async fn answers_that_do_not_fit_the_request_are_not_verdicts() {
+    // A signed Face Compare answer that names another transaction (a replay by someone in the
+    // path) is refused; one that names ours, or a masked form of it, is accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let body = |id: &str| {
+        format!(
+            r#"{{"transactionId":"{id}","face1ImageQualityResult":"PASS","face2ImageQualityResult":"PASS","score":91.0,"samePerson":true,"result":{{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"}}}}"#
+        )
+    };
+    std::fs::write(dir.path().join("T-replayed.json"), body("T-other-one")).unwrap();
+    std::fs::write(dir.path().join("T-honest.json"), body("T-honest")).unwrap();
+    std::fs::write(dir.path().join("T-masked-0001.json"), body("T-masked-****")).unwrap();
+    let scenarios = dir.path().to_path_buf();
+    let service = spawn_service(move |sim| sim.scenarios_dir = Some(scenarios), |_| {}).await;
+    let mut client = service.client();
+    let status = client
+        .get_verification_result(request(Product::FaceCompare, "T-replayed"))
+        .await
+        .unwrap_err();
+    assert_eq!(error_reason(&status), "UPSTREAM_MALFORMED_RESPONSE");
+    for id in ["T-honest", "T-masked-0001"] {
+        let result = client
+            .get_verification_result(request(Product::FaceCompare, id))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(result.decision(), pb::Decision::Approved, "{id}");
+    }
+
+    // The v1 Face Capture shape (no faceCaptureResult) answered by the v1a API lacks the state
+    // the decision needs: review, not approval. The same body from the v1 API approves.
+    let v1a = client
+        .get_verification_result(request(Product::FaceCapture, "sim-face-capture-v1-approve"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v1a.decision(), pb::Decision::ReviewRequired);
+    assert!(reason_names(&v1a).contains("INCOMPLETE_RESULT"));
+    let v1 = client
+        .get_verification_result(pb::GetVerificationResultRequest {
+            tenant: "v1".into(),
+            ..request(Product::FaceCapture, "sim-face-capture-v1-approve")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v1.decision(), pb::Decision::Approved);
 }

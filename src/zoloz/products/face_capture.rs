@@ -6,12 +6,13 @@ use serde_json::Value;
 
 use super::read::{ImageSink, at, boolean, container, integer, score, string};
 use crate::domain::facts::field::face_capture as fld;
-use crate::domain::{FaceCaptureFacts, ImageKind, ShapeMismatch};
+use crate::domain::{FaceCaptureApiVersion, FaceCaptureFacts, ImageKind, ShapeMismatch};
 
 pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> FaceCaptureFacts {
     container(root, fld::EXT_INFO, mismatches);
     container(root, fld::DEVICE_RISK, mismatches);
     FaceCaptureFacts {
+        api: FaceCaptureApiVersion::Unknown,
         state: string(at(root, fld::STATE)),
         face_attack: boolean(at(root, fld::FACE_ATTACK)),
         quality: score(at(root, fld::QUALITY)),

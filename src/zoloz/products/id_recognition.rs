@@ -6,20 +6,25 @@ use serde_json::Value;
 
 use super::read::{ImageSink, at, container, string};
 use crate::domain::facts::field::id_recognition as fld;
+use crate::domain::facts::{MAX_SPOOF_CHECK_NAME_CHARS, MAX_SPOOF_CHECKS};
 use crate::domain::{IdRecognitionFacts, ImageKind, ShapeMismatch, SpoofCheckFact};
 
 pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> IdRecognitionFacts {
     container(root, fld::EXT_INFO, mismatches);
     container(root, fld::SPOOF_RESULT, mismatches);
-    let spoof_checks = match at(root, fld::SPOOF_RESULT) {
-        Some(Value::Object(checks)) => checks
-            .iter()
-            .map(|(name, value)| SpoofCheckFact {
-                name: name.clone(),
-                value: string(Some(value)),
-            })
-            .collect(),
-        _ => Vec::new(),
+    let (spoof_checks, spoof_checks_dropped) = match at(root, fld::SPOOF_RESULT) {
+        Some(Value::Object(checks)) => (
+            checks
+                .iter()
+                .take(MAX_SPOOF_CHECKS)
+                .map(|(name, value)| SpoofCheckFact {
+                    name: name.chars().take(MAX_SPOOF_CHECK_NAME_CHARS).collect(),
+                    value: string(Some(value)),
+                })
+                .collect(),
+            checks.len().saturating_sub(MAX_SPOOF_CHECKS),
+        ),
+        _ => (Vec::new(), 0),
     };
     IdRecognitionFacts {
         recognition_result: string(at(root, fld::RECOGNITION_RESULT)),
@@ -27,6 +32,7 @@ pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> IdReco
         doc_category: string(at(root, fld::DOC_CATEGORY)),
         cert_type: string(at(root, fld::CERT_TYPE)),
         spoof_checks,
+        spoof_checks_dropped,
         deeper_result: string(at(root, fld::DEEPER_RESULT)),
         deeper_description: string(at(root, fld::DEEPER_DESCRIPTION)),
         upload_enabled: string(at(root, fld::UPLOAD_ENABLED)),
