@@ -541,14 +541,17 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningService, StartError> {
     let metrics = Arc::new(Metrics::new());
-    let audit = Arc::new(match (&config.audit.enabled, &config.audit.file) {
-        (false, _) => Audit::disabled(),
-        (true, None) => Audit::stdout(),
-        (true, Some(path)) => Audit::file(path).map_err(|e| StartError::Audit {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?,
-    });
+    let audit = Arc::new(
+        match (&config.audit.enabled, &config.audit.file) {
+            (false, _) => Audit::disabled(),
+            (true, None) => Audit::stdout(),
+            (true, Some(path)) => Audit::file(path).map_err(|e| StartError::Audit {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?,
+        }
+        .count_drops_in(metrics.audit_dropped.clone()),
+    );
     let core = Arc::new(
         Core::new(config, Arc::clone(&metrics), Arc::clone(&audit)).map_err(StartError::Core)?,
     );

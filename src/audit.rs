@@ -6,12 +6,14 @@
 //!
 //! Records go to standard output (beside the logs, marked `"type":"audit"`) or are appended to
 //! a file, from a writer thread so that request handling never waits on the disk. Each record
-//! is written with one `write_all`, so lines never interleave with log lines.
+//! is written with one `write_all`, so lines never interleave with log lines. When the sink
+//! stalls and the queue is full, a record is dropped and counted
+//! (`zoloz_verdict_audit_dropped_total`) rather than stalling every request.
 
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
@@ -107,6 +109,7 @@ pub fn record(entry: &Entry<'_>) -> Value {
 pub struct Audit {
     sender: Mutex<Option<SyncSender<String>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    dropped: prometheus_client::metrics::counter::Counter,
 }
 
 /// Records queued at most before `write` waits for the writer (back-pressure rather than loss).
@@ -118,7 +121,14 @@ impl Audit {
         Self {
             sender: Mutex::new(None),
             writer: Mutex::new(None),
+            dropped: Default::default(),
         }
+    }
+
+    /// Counts dropped records in `counter` (a metric) from now on.
+    pub fn count_drops_in(mut self, counter: prometheus_client::metrics::counter::Counter) -> Self {
+        self.dropped = counter;
+        self
     }
 
     /// A sink writing to standard output.
@@ -161,6 +171,7 @@ impl Audit {
         Self {
             sender: Mutex::new(Some(sender)),
             writer: Mutex::new(writer),
+            dropped: Default::default(),
         }
     }
 
@@ -177,8 +188,21 @@ impl Audit {
         };
         if let Some(sender) = sender {
             let line = record(entry).to_string();
-            if sender.send(line).is_err() {
-                tracing::error!("audit writer stopped; record lost");
+            match sender.try_send(line) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    // Never block a request on a stalled sink: count the loss instead.
+                    if self.dropped.inc().is_multiple_of(1000) {
+                        tracing::error!(
+                            dropped = self.dropped.get() + 1,
+                            "audit sink stalled; records dropped"
+                        );
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    self.dropped.inc();
+                    tracing::error!("audit writer stopped; record lost");
+                }
             }
         }
     }
@@ -198,5 +222,86 @@ impl Audit {
 impl Drop for Audit {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Policy, evaluate};
+    use crate::zoloz::products::parse;
+    use crate::zoloz::redact::redact;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A sink that blocks until released, like a stalled disk or pipe.
+    struct Stalled(Arc<AtomicBool>);
+
+    impl std::io::Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            while !self.0.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    use std::sync::Arc;
+
+    #[test]
+    fn a_stalled_sink_drops_and_counts_instead_of_blocking() {
+        let body = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"connectResult":"Success","extFaceInfo":{"faceAttack":false,"faceScore":90}}"#;
+        let parsed = parse(Product::Connect, body, false).unwrap();
+        let verdict = evaluate(&parsed.facts, &Policy::default_table()).unwrap();
+        let redacted = redact(Product::Connect, &serde_json::from_slice(body).unwrap());
+        let released = Arc::new(AtomicBool::new(false));
+        let counter = prometheus_client::metrics::counter::Counter::default();
+        let audit =
+            Audit::spawn(Box::new(Stalled(Arc::clone(&released)))).count_drops_in(counter.clone());
+        let entry = Entry {
+            tenant: "t",
+            product: Product::Connect,
+            transaction_id: "T1",
+            verdict: &verdict,
+            body: &redacted,
+            source: Source::Upstream,
+            trace_id: None,
+            time: SystemTime::now(),
+        };
+        // The writer holds one record; the queue holds QUEUE more; the rest are dropped.
+        for _ in 0..QUEUE + 50 {
+            audit.write(&entry);
+        }
+        assert!(counter.get() >= 49, "dropped {}", counter.get());
+        released.store(true, Ordering::SeqCst);
+        audit.close();
+    }
+
+    #[test]
+    fn a_record_carries_what_replay_needs() {
+        let body = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"connectResult":"Success","extFaceInfo":{"faceAttack":true,"faceScore":90,"aliveImage":"AAAA"}}"#;
+        let parsed = parse(Product::Connect, body, false).unwrap();
+        let verdict = evaluate(&parsed.facts, &Policy::default_table()).unwrap();
+        let redacted = redact(Product::Connect, &serde_json::from_slice(body).unwrap());
+        let value = record(&Entry {
+            tenant: "acme",
+            product: Product::Connect,
+            transaction_id: "T1",
+            verdict: &verdict,
+            body: &redacted,
+            source: Source::Cache,
+            trace_id: Some("abc"),
+            time: SystemTime::UNIX_EPOCH,
+        });
+        assert_eq!(value["type"], "audit");
+        assert_eq!(value["decision"], "REJECTED");
+        assert_eq!(value["reasons"][0]["code"], "LIVENESS_ATTACK");
+        assert_eq!(value["source"], "cache");
+        assert_eq!(value["time"], "1970-01-01T00:00:00Z");
+        assert_eq!(value["removed"][0], "/extFaceInfo/aliveImage");
+        assert!(!value.to_string().contains("AAAA"));
     }
 }

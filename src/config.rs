@@ -118,6 +118,9 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The longest duration a setting may have.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
 /// A duration written as `250ms`, `20s`, `5m` or `1h`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HumanDuration(pub Duration);
@@ -145,6 +148,11 @@ impl std::str::FromStr for HumanDuration {
                 ));
             }
         };
+        // Every duration here bounds something in a running service; a day is far beyond any
+        // sensible setting and keeps deadline arithmetic far from overflow.
+        if duration > MAX_DURATION {
+            return Err(format!("{s:?} is longer than 24h"));
+        }
         Ok(Self(duration))
     }
 }
@@ -628,8 +636,39 @@ impl Config {
                     ));
                 }
             },
-            budget_min_per_sec: r.budget_min_per_sec.unwrap_or(10),
+            budget_min_per_sec: match r.budget_min_per_sec.unwrap_or(10) {
+                n if n <= 100_000 => n,
+                _ => {
+                    return Err(invalid(
+                        origin,
+                        "retry.budget_min_per_sec",
+                        "must be at most 100000",
+                    ));
+                }
+            },
         };
+        if let Some(window) = u.freshness_window
+            && (window.0 < Duration::from_secs(1) || window.0 > Duration::from_secs(3600))
+        {
+            return Err(invalid(
+                origin,
+                "upstream.freshness_window",
+                "must be from 1s to 1h (it bounds how long a signed answer can be replayed)",
+            ));
+        }
+        if let Some(bytes) = u.max_response_bytes
+            && (bytes < 1024 * 1024 || bytes > server.max_message_bytes)
+        {
+            return Err(invalid(
+                origin,
+                "upstream.max_response_bytes",
+                format!(
+                    "must be from 1048576 to server.max_message_bytes ({}): a result with its \
+                     images must fit in one gRPC message",
+                    server.max_message_bytes
+                ),
+            ));
+        }
 
         // Single-tenant overrides: they configure (or create) the default tenant.
         let default_tenant = file
@@ -661,7 +700,7 @@ impl Config {
         }
         let mut by_name = BTreeMap::new();
         for (name, tenant) in &file.tenants {
-            let built = build_tenant(origin, name, tenant, u, &retry)?;
+            let built = build_tenant(origin, name, tenant, u, &retry, server.max_message_bytes)?;
             if let Some(policy) = &built.default_policy
                 && policies.get(policy).is_none()
             {
@@ -701,6 +740,7 @@ fn build_tenant(
     t: &TenantFile,
     u: &UpstreamFile,
     retry: &RetryConfig,
+    max_message_bytes: usize,
 ) -> Result<TenantConfig, ConfigError> {
     let key = |field: &str| format!("tenants.{name}.{field}");
     let required = |field: &str, env: &str| {
@@ -865,9 +905,9 @@ fn build_tenant(
     if let Some(d) = u.freshness_window {
         client.freshness_window = d.0;
     }
-    if let Some(n) = u.max_response_bytes {
-        client.max_response_bytes = n;
-    }
+    // A result with its images must fit in one gRPC message: Base64 images shrink by a quarter
+    // when decoded, so a body up to the message limit always does.
+    client.max_response_bytes = u.max_response_bytes.unwrap_or(max_message_bytes);
     Ok(TenantConfig {
         name: name.to_string(),
         client,
@@ -1056,6 +1096,50 @@ mod tests {
                 "{key} is not in the reference"
             );
         }
+    }
+
+    #[test]
+    fn limits_that_would_break_the_service_are_refused() {
+        for (extra, key) in [
+            (
+                "[upstream]\nfreshness_window = \"0s\"\n",
+                "upstream.freshness_window",
+            ),
+            (
+                "[upstream]\nfreshness_window = \"2h\"\n",
+                "upstream.freshness_window",
+            ),
+            (
+                "[upstream]\nmax_response_bytes = 33554432\n",
+                "upstream.max_response_bytes",
+            ),
+            (
+                "[retry]\nbudget_min_per_sec = 4000000000\n",
+                "retry.budget_min_per_sec",
+            ),
+        ] {
+            let err = Config::from_toml(&format!("{extra}{}", tenant_toml()), "x.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        let err = Config::from_toml(
+            &format!("[cache]\nttl = \"9999h\"\n{}", tenant_toml()),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("longer than 24h"), "{err}");
+        // By default a ZOLOZ answer may be as large as a gRPC message.
+        let config = Config::from_toml(
+            &format!("default_tenant = \"acme\"\n{}", tenant_toml()),
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            config.tenants.by_name["acme"].client.max_response_bytes,
+            config.server.max_message_bytes
+        );
     }
 
     #[test]

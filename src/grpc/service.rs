@@ -38,7 +38,8 @@ pub trait Backend: Send + Sync + 'static {
 /// Service settings.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
-    /// RPCs in progress at most; more are shed with `OVERLOADED`.
+    /// RPCs in progress at most (Get and Evaluate together; Watch streams separately); more
+    /// are shed with `OVERLOADED`.
     pub max_in_flight: usize,
     /// The longest a unary call may take when the caller sets no deadline.
     pub default_deadline: Duration,
@@ -55,6 +56,8 @@ pub struct VerdictGrpc<B> {
     backend: Arc<B>,
     settings: ServiceSettings,
     permits: Arc<Semaphore>,
+    /// Watches have their own slots: a long Watch must not crowd out Gets.
+    watch_permits: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 }
@@ -70,6 +73,7 @@ impl<B> VerdictGrpc<B> {
     ) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(settings.max_in_flight)),
+            watch_permits: Arc::new(Semaphore::new(settings.max_in_flight)),
             backend,
             settings,
             metrics,
@@ -79,7 +83,12 @@ impl<B> VerdictGrpc<B> {
 
     /// Takes an in-flight slot or sheds the call.
     fn admit(&self, method: &'static str) -> Result<InFlight, Status> {
-        match Arc::clone(&self.permits).try_acquire_owned() {
+        let permits = if method == "watch" {
+            &self.watch_permits
+        } else {
+            &self.permits
+        };
+        match Arc::clone(permits).try_acquire_owned() {
             Ok(permit) => {
                 self.metrics.in_flight.inc();
                 Ok(InFlight {

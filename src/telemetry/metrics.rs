@@ -100,6 +100,8 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// RPCs shed because the service was saturated, by method.
     pub shed: Family<MethodLabels, Counter>,
+    /// Audit records dropped because the audit sink stalled.
+    pub audit_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -161,6 +163,12 @@ impl Metrics {
             "RPCs shed because the service was saturated",
             shed.clone(),
         );
+        let audit_dropped = Counter::default();
+        registry.register(
+            "audit_dropped",
+            "Audit records dropped because the audit sink stalled",
+            audit_dropped.clone(),
+        );
         Self {
             registry,
             verdicts,
@@ -172,6 +180,7 @@ impl Metrics {
             rpcs,
             in_flight,
             shed,
+            audit_dropped,
         }
     }
 
@@ -217,7 +226,11 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => return,
         };
-        let Ok((stream, _)) = accepted else { continue };
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors, usually: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
         let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
             let service =

@@ -24,7 +24,10 @@ pub enum UpstreamError {
         attempts: u32,
     },
     /// A signed, verified response whose result code is a failure (no verdict possible).
-    #[error("zoloz answered {code} ({status}) after {attempts} attempt(s): {message}")]
+    #[error(
+        "zoloz answered {code} ({status}) after {attempts} attempt(s): {}",
+        cut(message)
+    )]
     Failure {
         /// The failure kind.
         failure: UpstreamFailure,
@@ -49,6 +52,18 @@ pub enum UpstreamError {
     /// A signed response that does not decrypt or has no result envelope.
     #[error("malformed response: {0}")]
     Malformed(String),
+}
+
+/// ZOLOZ's `resultMessage` quoted in errors, cut to 200 characters.
+fn cut(message: &str) -> String {
+    const MAX: usize = 200;
+    if message.chars().count() > MAX {
+        let mut cut: String = message.chars().take(MAX).collect();
+        cut.push('…');
+        cut
+    } else {
+        message.to_string()
+    }
 }
 
 impl UpstreamError {

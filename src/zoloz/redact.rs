@@ -1,13 +1,20 @@
 //! The audit copy of a checkresult response: an allowlist, not a denylist. Only the fields the
-//! engine decides on are kept (so that `explain` replays the record to the same decision);
-//! everything else — images, OCR values, descriptions, fields ZOLOZ may add tomorrow — is
-//! removed and its JSON pointer listed. A new upstream field can therefore never leak into an
-//! audit record by accident.
+//! engine decides on are kept (so that `explain` replays the record to the same decision), and
+//! only as scalars: strings are cut at the length the engine reads, and an array or object where
+//! a scalar belongs keeps its type but not its content. Everything else — images, OCR values,
+//! descriptions, fields ZOLOZ may add tomorrow — is removed and its JSON pointer listed. A new
+//! upstream field can therefore never leak into an audit record by accident, and a record's size
+//! is bounded whatever the body.
 
 use serde_json::{Map, Value};
 
 use crate::domain::Product;
-use crate::domain::facts::{escape_pointer_token, field};
+use crate::domain::facts::{
+    MAX_SPOOF_CHECK_NAME_CHARS, MAX_SPOOF_CHECKS, escape_pointer_token, field,
+};
+
+/// Strings are cut here (the engine reads no more: a longer value is unrecognized either way).
+const MAX_STRING_CHARS: usize = 1024;
 
 /// A redacted body and what was removed from it.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,10 +27,12 @@ pub struct Redacted {
 
 /// What the allowlist says about a pointer.
 enum Keep {
-    /// Keep the value as it is.
-    Whole,
+    /// A decision field: keep it as a scalar.
+    Scalar,
     /// An object to descend into (its own members are checked one by one).
     Container,
+    /// A map of scalars whose keys are data (`spoofResult`): keep a bounded number of entries.
+    ScalarMap,
     /// Remove.
     No,
 }
@@ -66,7 +75,6 @@ fn allowlist(product: Product) -> (&'static [&'static str], &'static [&'static s
                 id_recognition::RECOGNITION_ERROR_CODE,
                 id_recognition::DOC_CATEGORY,
                 id_recognition::CERT_TYPE,
-                id_recognition::SPOOF_RESULT,
                 id_recognition::DEEPER_RESULT,
                 id_recognition::UPLOAD_ENABLED,
             ],
@@ -76,12 +84,18 @@ fn allowlist(product: Product) -> (&'static [&'static str], &'static [&'static s
 }
 
 fn keep(product: Product, pointer: &str) -> Keep {
-    if pointer == field::RESULT || pointer == field::TRANSACTION_ID {
-        return Keep::Whole;
+    match pointer {
+        field::RESULT => return Keep::Container,
+        field::RESULT_CODE | field::RESULT_STATUS | field::RESULT_MESSAGE => return Keep::Scalar,
+        field::TRANSACTION_ID => return Keep::Scalar,
+        field::id_recognition::SPOOF_RESULT if product == Product::IdRecognition => {
+            return Keep::ScalarMap;
+        }
+        _ => {}
     }
-    let (whole, containers) = allowlist(product);
-    if whole.contains(&pointer) {
-        Keep::Whole
+    let (scalars, containers) = allowlist(product);
+    if scalars.contains(&pointer) {
+        Keep::Scalar
     } else if containers.contains(&pointer) {
         Keep::Container
     } else {
@@ -113,9 +127,31 @@ fn redact_object(
     for (key, value) in map {
         let pointer = format!("{prefix}/{}", escape_pointer_token(key));
         match keep(product, &pointer) {
-            Keep::Whole => {
-                out.insert(key.clone(), value.clone());
+            Keep::Scalar => {
+                out.insert(key.clone(), scalar(&pointer, value, removed));
             }
+            Keep::ScalarMap => match value {
+                Value::Object(entries) => {
+                    // One more than the engine reads, so that "too many checks" replays.
+                    let kept = MAX_SPOOF_CHECKS + 1;
+                    let mut map = Map::new();
+                    for (name, entry) in entries.iter().take(kept) {
+                        let name: String = name.chars().take(MAX_SPOOF_CHECK_NAME_CHARS).collect();
+                        let entry_pointer = format!("{pointer}/{}", escape_pointer_token(&name));
+                        map.insert(name, scalar(&entry_pointer, entry, removed));
+                    }
+                    if entries.len() > kept {
+                        removed.push(format!("{pointer} ({} more entries)", entries.len() - kept));
+                    }
+                    out.insert(key.clone(), Value::Object(map));
+                }
+                other => {
+                    if matches!(other, Value::String(_) | Value::Array(_)) {
+                        removed.push(pointer);
+                    }
+                    out.insert(key.clone(), placeholder(other));
+                }
+            },
             Keep::Container => match value {
                 Value::Object(inner) => {
                     out.insert(
@@ -136,6 +172,22 @@ fn redact_object(
         }
     }
     out
+}
+
+/// A decision field as a scalar: strings cut, arrays and objects emptied (their type is all the
+/// engine looks at: it is unrecognized either way).
+fn scalar(pointer: &str, value: &Value, removed: &mut Vec<String>) -> Value {
+    match value {
+        Value::String(s) if s.chars().count() > MAX_STRING_CHARS => {
+            removed.push(format!("{pointer} (cut)"));
+            Value::String(s.chars().take(MAX_STRING_CHARS).collect())
+        }
+        Value::Array(_) | Value::Object(_) => {
+            removed.push(pointer.to_string());
+            placeholder(value)
+        }
+        other => other.clone(),
+    }
 }
 
 /// A value of the same JSON type without content.
@@ -233,6 +285,38 @@ mod tests {
         );
         assert_eq!(redacted.body["extInfo"]["quality"], "97.5");
         assert!(redacted.body["extInfo"].get("imageContent").is_none());
+    }
+
+    #[test]
+    fn records_stay_small_whatever_the_body() {
+        let big = "x".repeat(20_000);
+        let checks: Map<String, Value> = (0..200)
+            .map(|i| (format!("CHECK_{i}_{big}"), Value::String(big.clone())))
+            .collect();
+        let body = json!({
+            "result": {"resultCode": big, "resultStatus": "S", "debug": {"trace": big}},
+            "transactionId": ["not", "a", "string"],
+            "extInfo": {"recognitionResult": {"nested": big}, "spoofResult": checks}
+        });
+        let redacted = redact(Product::IdRecognition, &body);
+        let size = redacted.body.to_string().len();
+        assert!(size < 64 * 1024, "{size} bytes");
+        assert!(redacted.body["result"].get("debug").is_none());
+        assert_eq!(redacted.body["transactionId"], json!([]));
+        assert_eq!(redacted.body["extInfo"]["recognitionResult"], json!({}));
+        assert_eq!(
+            redacted.body["extInfo"]["spoofResult"]
+                .as_object()
+                .unwrap()
+                .len(),
+            MAX_SPOOF_CHECKS + 1
+        );
+        assert!(
+            redacted
+                .removed
+                .iter()
+                .any(|r| r.contains("183 more entries"))
+        );
     }
 
     #[test]
