@@ -240,13 +240,20 @@ impl Core {
                     .ok()
                     .and_then(Result::ok)
                     .ok_or_else(|| {
-                        ServiceError::new(
-                            ErrorReason::Overloaded,
-                            format!(
-                                "tenant {:?} already has {} calls to ZOLOZ in progress",
-                                tenant.name, tenant.max_concurrent
-                            ),
-                        )
+                        if Instant::now() >= deadline {
+                            ServiceError::new(
+                                ErrorReason::UpstreamTimeout,
+                                "the caller's deadline passed while waiting for a slot toward ZOLOZ",
+                            )
+                        } else {
+                            ServiceError::new(
+                                ErrorReason::Overloaded,
+                                format!(
+                                    "tenant {:?} already has {} calls to ZOLOZ in progress",
+                                    tenant.name, tenant.max_concurrent
+                                ),
+                            )
+                        }
                     })?
             }
         };
@@ -395,14 +402,15 @@ impl Backend for Core {
             .map(|v| !v.decision.is_terminal())
             .unwrap_or(false);
         if pending {
-            // A terminal result never turns back into PENDING.
+            // A terminal result never turns back into PENDING (its images, never cached, are
+            // not available from a PENDING answer).
             if let Some(cached) = self.cache.get(&key) {
                 return self.answer(
                     &tenant.name,
                     query.product,
                     transaction_id,
                     &cached,
-                    &fetched.images,
+                    &[],
                     policy,
                     Source::Cache,
                     query.origin,

@@ -586,9 +586,14 @@ impl ZolozClient {
         let header = encrypt
             .to_str()
             .map_err(|_| UpstreamError::Malformed("the Encrypt header is not text".into()))?;
+        // One message for every way opening fails: telling a bad unwrap from bad padding would
+        // be an oracle for whoever can tamper with the answers.
         envelope::open(merchant_key, header, raw)
             .map(Bytes::from)
-            .map_err(|e| UpstreamError::Malformed(e.to_string()))
+            .map_err(|e| {
+                tracing::debug!(error = %e, "encrypted response does not open");
+                UpstreamError::Malformed("the encrypted response does not open".into())
+            })
     }
 }
 
@@ -655,7 +660,8 @@ fn read_result(body: &[u8]) -> Result<(String, String, String), UpstreamError> {
         result_message: Option<serde_json::Value>,
     }
     let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|e| UpstreamError::Malformed(format!("the body is not a JSON object: {e}")))?;
+        // A fixed message: serde's would quote the body.
+        .map_err(|_| UpstreamError::Malformed("the body is not a checkresult envelope".into()))?;
     let result = envelope
         .result
         .ok_or_else(|| UpstreamError::Malformed("the body has no result envelope".into()))?;
