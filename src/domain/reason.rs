@@ -316,7 +316,7 @@ pub const CATALOGUE: [CatalogueEntry; 31] = [
         FaceMismatch,
         "FACE_MISMATCH",
         "Face Compare, Connect",
-        "`samePerson: false` (no image quality `FAIL`); resultCode `NOT_SAME_PERSON` (status F, still a result)",
+        "`samePerson: false` (both image qualities `PASS`); resultCode `NOT_SAME_PERSON` (status F, still a result)",
         Reject,
         NO
     ),
