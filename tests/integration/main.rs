@@ -5,6 +5,7 @@
 
 mod client;
 mod harness;
+mod hostile;
 mod service;
 mod signing_oracle;
 mod simulator;
