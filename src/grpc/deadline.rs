@@ -27,10 +27,30 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
+/// When the server accepted a request, stamped on it by [`stamp_received`] before it waits
+/// for a worker to run its handler. tonic starts its own `grpc-timeout` clock at that moment
+/// (and answers `CANCELLED` without `ErrorInfo` when it runs out), so the deadline counts from
+/// there too: counted from the handler's start, the queueing time of a busy server ate the
+/// margin and tonic answered first (the fault soak found it; BENCHMARKS.md).
+#[derive(Debug, Clone, Copy)]
+pub struct Received(pub Instant);
+
+/// Stamps a request with the time it was accepted ([`Received`]); a `MapRequest` layer of the
+/// server.
+pub fn stamp_received<B>(mut request: http::Request<B>) -> http::Request<B> {
+    request.extensions_mut().insert(Received(Instant::now()));
+    request
+}
+
 /// The instant to answer by: the caller's deadline minus a small margin for the answer to
-/// travel (5% of the budget, at most 20 ms), capped at `max` from now.
-pub fn answer_by(metadata: &tonic::metadata::MetadataMap, max: Duration) -> Instant {
-    answer_by_from(Instant::now(), metadata, max)
+/// travel (5% of the budget, at most 20 ms), capped at `max`, counted from when the request was
+/// accepted ([`Received`]; now, when it was not stamped).
+pub fn answer_by(request: &tonic::Request<impl Sized>, max: Duration) -> Instant {
+    let received = request
+        .extensions()
+        .get::<Received>()
+        .map_or_else(Instant::now, |r| r.0);
+    answer_by_from(received, request.metadata(), max)
 }
 
 fn answer_by_from(now: Instant, metadata: &tonic::metadata::MetadataMap, max: Duration) -> Instant {
@@ -62,6 +82,22 @@ mod tests {
         assert_eq!(parse_grpc_timeout("123456789S"), None);
         assert_eq!(parse_grpc_timeout("5s"), None);
         assert_eq!(parse_grpc_timeout("-5S"), None);
+    }
+
+    #[test]
+    fn the_deadline_counts_from_acceptance() {
+        let accepted = Instant::now() - Duration::from_millis(100);
+        let mut request = tonic::Request::new(());
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", "1000m".parse().unwrap());
+        request.extensions_mut().insert(Received(accepted));
+        assert_eq!(
+            answer_by(&request, Duration::from_secs(30)),
+            accepted + Duration::from_millis(980)
+        );
+        let stamped = stamp_received(http::Request::new(()));
+        assert!(stamped.extensions().get::<Received>().is_some());
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub async fn serve<B: Backend>(
         .max_encoding_message_size(settings.max_message_bytes);
 
     let mut builder = Server::builder()
+        .layer(tower::util::MapRequestLayer::new(
+            super::deadline::stamp_received::<tonic::body::Body>,
+        ))
         .trace_fn(crate::telemetry::rpc_span)
         .max_concurrent_streams(settings.max_concurrent_streams)
         .http2_keepalive_interval(Some(settings.http2_keepalive_interval))

@@ -180,7 +180,7 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         &self,
         request: Request<pb::GetVerificationResultRequest>,
     ) -> Result<Response<pb::VerificationResult>, Status> {
-        let deadline = answer_by(request.metadata(), self.settings.default_deadline);
+        let deadline = answer_by(&request, self.settings.default_deadline);
         let _slot = self.admit("get")?;
         let result = async {
             let query = validate::get_query(request.get_ref())?;
@@ -196,7 +196,7 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         &self,
         request: Request<pb::WatchVerificationResultRequest>,
     ) -> Result<Response<Self::WatchVerificationResultStream>, Status> {
-        let caller_deadline = answer_by(request.metadata(), self.settings.watch_max_wait);
+        let caller_deadline = answer_by(&request, self.settings.watch_max_wait);
         let slot = self.admit("watch")?;
         let (query, max_wait) = match validate::watch_query(request.get_ref()) {
             Ok(parsed) => parsed,

@@ -527,9 +527,13 @@ fn resolve(product: Product, transaction_id: &str) -> Result<&'static Scenario, 
         Some((named, _)) if named != product => Err(format!(
             "transactionId {transaction_id} is a {named} scenario, not a {product} one"
         )),
-        Some((named, name)) => catalogue::find(named, name).ok_or_else(|| {
-            format!("unknown {named} scenario {name:?} (the README lists the scenarios)")
-        }),
+        Some((named, name)) => {
+            // `sim-connect-approve.42`: the suffix only makes the id distinct.
+            let name = name.split_once('.').map_or(name, |(name, _)| name);
+            catalogue::find(named, name).ok_or_else(|| {
+                format!("unknown {named} scenario {name:?} (the README lists the scenarios)")
+            })
+        }
     }
 }
 
@@ -658,6 +662,15 @@ mod tests {
         );
         assert!(
             name(Product::Connect, "sim-connect-nope")
+                .unwrap_err()
+                .contains("unknown connect scenario \"nope\"")
+        );
+        assert_eq!(
+            name(Product::Connect, "sim-connect-pending-then-approve.7-42"),
+            Ok((Product::Connect, "pending-then-approve"))
+        );
+        assert!(
+            name(Product::Connect, "sim-connect-nope.1")
                 .unwrap_err()
                 .contains("unknown connect scenario \"nope\"")
         );

@@ -9,6 +9,9 @@
 //! signed with the simulator's ZOLOZ private key. What a checkresult call answers is chosen by
 //! its transaction id, `sim-<product>-<scenario>` (see [`catalogue()`]); any other id answers
 //! `approve`; a directory of recorded responses (`DIR/<transactionId>.json`) takes precedence.
+//! A suffix after a dot is ignored when choosing (`sim-connect-pending-then-approve.42` is
+//! `pending-then-approve`): it makes as many distinct transactions of one scenario as a load
+//! test needs, each with its own poll count (and its own entry in the service's cache).
 //!
 //! Choices where ZOLOZ's documentation is silent (all answers HTTP 200, signed):
 //!

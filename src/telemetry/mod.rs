@@ -8,14 +8,26 @@
 
 pub mod metrics;
 
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use opentelemetry::propagation::{Extractor, TextMapPropagator as _};
-use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+use opentelemetry::trace::{TraceContextExt as _, TraceId, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt as _};
+use tracing_subscriber::registry::{LookupSpan as _, Registry};
 use tracing_subscriber::util::SubscriberInitExt as _;
+
+/// Whether the OpenTelemetry layer is installed (spans are exported). Without it, trace ids
+/// are kept in the RPC span's extensions ([`LocalTraceId`]).
+static OTEL_LAYER: AtomicBool = AtomicBool::new(false);
 
 /// Keeps the tracer provider alive; [`Telemetry::shutdown`] flushes pending spans.
 #[derive(Debug)]
@@ -70,7 +82,11 @@ pub fn init(json: bool, level: &str) -> Result<Telemetry, String> {
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref(), level)?;
-    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+    // The OpenTelemetry layer builds span data for every span, which only an exporter reads:
+    // without one it is not installed (it was a tenth of the service's CPU per verdict;
+    // BENCHMARKS.md). Trace ids still reach logs and audit records (`rpc_span`).
+    let otel = exporting.then(|| tracing_opentelemetry::layer().with_tracer(tracer));
+    OTEL_LAYER.store(exporting, Ordering::Relaxed);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let result = if json {
         registry
@@ -79,11 +95,15 @@ pub fn init(json: bool, level: &str) -> Result<Telemetry, String> {
                     .json()
                     .with_current_span(true)
                     .with_span_list(false)
-                    .flatten_event(true),
+                    .flatten_event(true)
+                    .fmt_fields(AppendJsonFields)
+                    .with_filter(log_spans()),
             )
             .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer()).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().with_filter(log_spans()))
+            .try_init()
     };
     result.map_err(|e| format!("log subscriber: {e}"))?;
     Ok(Telemetry {
@@ -113,6 +133,156 @@ fn log_filter(rust_log: Option<&str>, level: &str) -> Result<EnvFilter, String> 
     }
     EnvFilter::try_new(&directives).map_err(|e| format!("log filter {directives:?}: {e}"))
 }
+
+/// What the log layer sees: every event, and of the spans only the RPC span (`rpc`), whose
+/// fields (trace id, product, tenant, decision) log lines carry. The log layer formats the
+/// fields of every span it sees as the span is made and recorded, whether or not anything is
+/// ever logged in it; the upstream call spans are for traces, not logs (BENCHMARKS.md).
+fn log_spans() -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|meta| !meta.is_span() || meta.name() == "rpc")
+}
+
+/// The span fields of the JSON logs: a JSON object, as `tracing_subscriber`'s `JsonFields`
+/// writes it, but written straight into the span's string (no map of `serde_json::Value`s on
+/// the way), and a field recorded later (`Span::record`) is appended to the object instead of
+/// the object being parsed and written again, as `JsonFields` does (its own comment calls that
+/// "far from efficient"). With the fields every RPC records, `JsonFields` cost more than the
+/// rest of a cached answer (BENCHMARKS.md). A field recorded twice appears twice in the stored
+/// object; the log line keeps the last value.
+#[derive(Debug, Default, Clone, Copy)]
+struct AppendJsonFields;
+
+impl<'writer> FormatFields<'writer> for AppendJsonFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut members = JsonMembers::default();
+        fields.record(&mut members);
+        writer.write_char('{')?;
+        writer.write_str(&members.0)?;
+        writer.write_char('}')
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let mut members = JsonMembers::default();
+        fields.record(&mut members);
+        if members.0.is_empty() {
+            return Ok(());
+        }
+        let stored = &mut current.fields;
+        if stored.is_empty() || stored == "{}" {
+            stored.clear();
+            stored.push('{');
+        } else if stored.ends_with('}') {
+            stored.pop();
+            stored.push(',');
+        } else {
+            return Err(fmt::Error);
+        }
+        stored.push_str(&members.0);
+        stored.push('}');
+        Ok(())
+    }
+}
+
+/// `"name":value` pairs, comma-separated, with the value types `JsonVisitor` gives them
+/// (numbers, booleans, strings; `Debug` and `Display` values as strings; non-finite floats as
+/// `null`).
+#[derive(Default)]
+struct JsonMembers(String);
+
+impl JsonMembers {
+    fn name(&mut self, field: &tracing::field::Field) {
+        if !self.0.is_empty() {
+            self.0.push(',');
+        }
+        let name = field.name();
+        json_string(&mut self.0, name.strip_prefix("r#").unwrap_or(name));
+        self.0.push(':');
+    }
+
+    fn number(&mut self, field: &tracing::field::Field, value: impl fmt::Display) {
+        use fmt::Write as _;
+        self.name(field);
+        let _ = write!(self.0, "{value}");
+    }
+}
+
+impl tracing::field::Visit for JsonMembers {
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        if value.is_finite() {
+            self.number(field, value);
+        } else {
+            self.name(field);
+            self.0.push_str("null");
+        }
+    }
+
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.number(field, value);
+    }
+
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.number(field, value);
+    }
+
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.number(field, value);
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.name(field);
+        json_string(&mut self.0, value);
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        if field.name().starts_with("log.") {
+            // Log metadata (tracing-log), as `JsonVisitor` skips it.
+            return;
+        }
+        self.name(field);
+        json_string(&mut self.0, &format!("{value:?}"));
+    }
+}
+
+/// Appends `text` as a JSON string: runs of ordinary characters are copied whole.
+fn json_string(out: &mut String, text: &str) {
+    use fmt::Write as _;
+    out.reserve(text.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+    out.push('"');
+}
+
+/// The trace id of an RPC when no OpenTelemetry layer is installed: the caller's (from its
+/// `traceparent`) or a fresh one, kept in the RPC span's extensions for [`current_trace_id`].
+#[derive(Debug, Clone)]
+struct LocalTraceId(String);
 
 /// Reads W3C trace context from HTTP/2 headers (gRPC metadata).
 struct HeaderExtractor<'a>(&'a http::HeaderMap);
@@ -145,17 +315,39 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
         decision = tracing::field::Empty,
         from_cache = tracing::field::Empty,
     );
+    if span.is_disabled() {
+        return span;
+    }
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
-    if parent.span().span_context().is_valid() {
-        let _ = span.set_parent(parent);
+    if OTEL_LAYER.load(Ordering::Relaxed) {
+        if parent.span().span_context().is_valid() {
+            let _ = span.set_parent(parent);
+        }
+        if let Some(trace_id) = otel_trace_id(&span) {
+            span.record("trace_id", trace_id.as_str());
+        }
+        return span;
     }
-    if let Some(trace_id) = trace_id_of(&span) {
-        span.record("trace_id", trace_id.as_str());
+    let remote = parent.span().span_context().trace_id();
+    let trace_id = if remote == TraceId::INVALID {
+        TraceId::from(rand::random::<u128>().max(1))
+    } else {
+        remote
     }
+    .to_string();
+    span.record("trace_id", trace_id.as_str());
+    span.with_subscriber(|(id, dispatch)| {
+        if let Some(data) = dispatch
+            .downcast_ref::<Registry>()
+            .and_then(|registry| registry.span(id))
+        {
+            data.extensions_mut().insert(LocalTraceId(trace_id));
+        }
+    });
     span
 }
 
-fn trace_id_of(span: &tracing::Span) -> Option<String> {
+fn otel_trace_id(span: &tracing::Span) -> Option<String> {
     let context = span.context();
     let span_context = context.span().span_context().clone();
     span_context
@@ -165,12 +357,113 @@ fn trace_id_of(span: &tracing::Span) -> Option<String> {
 
 /// The trace id of the current span (32 hex digits), when there is one.
 pub fn current_trace_id() -> Option<String> {
-    trace_id_of(&tracing::Span::current())
+    let span = tracing::Span::current();
+    if OTEL_LAYER.load(Ordering::Relaxed) {
+        return otel_trace_id(&span);
+    }
+    let mut found = None;
+    span.with_subscriber(|(id, dispatch)| {
+        found = dispatch
+            .downcast_ref::<Registry>()
+            .and_then(|registry| registry.span(id))
+            .and_then(|data| {
+                data.scope()
+                    .find_map(|s| s.extensions().get::<LocalTraceId>().map(|t| t.0.clone()))
+            });
+    });
+    found
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_escaped_like_serde_json() {
+        for text in [
+            "",
+            "plain",
+            "quote \" back \\ slash",
+            "line\nfeed\ttab\r",
+            "\u{1}\u{1f}",
+            "日本語 ✓",
+        ] {
+            let mut out = String::new();
+            json_string(&mut out, text);
+            assert_eq!(out, serde_json::to_string(text).unwrap(), "{text:?}");
+            assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text);
+        }
+    }
+
+    #[test]
+    fn span_fields_are_a_json_object_and_records_are_appended() {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let buffer = std::sync::Arc::clone(&buffer);
+            move || Capture(std::sync::Arc::clone(&buffer))
+        };
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .flatten_event(true)
+                .fmt_fields(AppendJsonFields)
+                .with_writer(writer)
+                .with_filter(log_spans()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let request = http::Request::builder()
+                .uri("/zoloz.verdict.v1.VerdictService/GetVerificationResult")
+                .header(
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                )
+                .body(())
+                .unwrap();
+            let span = rpc_span(&request);
+            let _entered = span.enter();
+            span.record("product", "connect");
+            span.record("decision", "APPROVED");
+            span.record("from_cache", false);
+            span.record("tenant", "a \"quoted\" name");
+            let inner = tracing::info_span!("zoloz.call", api = "connect");
+            inner.in_scope(|| tracing::info!(attempts = 2, "inside"));
+            assert_eq!(
+                current_trace_id().as_deref(),
+                Some("0af7651916cd43dd8448eb211c80319c")
+            );
+        });
+        let text = String::from_utf8(buffer.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        let span = &line["span"];
+        assert_eq!(span["name"], "rpc");
+        assert_eq!(span["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+        assert_eq!(span["product"], "connect");
+        assert_eq!(span["decision"], "APPROVED");
+        assert_eq!(span["from_cache"], false);
+        assert_eq!(span["tenant"], "a \"quoted\" name");
+        assert_eq!(span["rpc.method"], "GetVerificationResult");
+        assert_eq!(line["attempts"], 2);
+    }
+
+    /// A `MakeWriter` target that keeps what is written.
+    struct Capture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn wire_crates_are_capped_unless_named() {

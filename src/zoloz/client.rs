@@ -188,26 +188,36 @@ pub struct CheckResultRequest {
 impl CheckResultRequest {
     /// The JSON body for a product's checkresult API.
     pub fn to_json(&self, product: Product) -> Vec<u8> {
-        let mut body = serde_json::Map::new();
-        if product == Product::FaceCompare {
-            body.insert("transactionId".into(), self.transaction_id.as_str().into());
-        } else {
-            if let Some(biz_id) = &self.biz_id {
-                body.insert("bizId".into(), biz_id.as_str().into());
-            }
-            body.insert("transactionId".into(), self.transaction_id.as_str().into());
-            body.insert(
-                "isReturnImage".into(),
-                if self.return_images { "Y" } else { "N" }.into(),
-            );
-            if self.return_images && !self.extra_images.is_empty() {
-                body.insert(
-                    "extraImageControlList".into(),
-                    self.extra_images.clone().into(),
-                );
-            }
+        /// The body, written straight from borrowed fields (no intermediate `Value`).
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Body<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            biz_id: Option<&'a str>,
+            transaction_id: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            is_return_image: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            extra_image_control_list: Option<&'a [String]>,
         }
-        serde_json::Value::Object(body).to_string().into_bytes()
+        let body = if product == Product::FaceCompare {
+            Body {
+                biz_id: None,
+                transaction_id: self.transaction_id.as_str(),
+                is_return_image: None,
+                extra_image_control_list: None,
+            }
+        } else {
+            Body {
+                biz_id: self.biz_id.as_ref().map(BizId::as_str),
+                transaction_id: self.transaction_id.as_str(),
+                is_return_image: Some(if self.return_images { "Y" } else { "N" }),
+                extra_image_control_list: (self.return_images && !self.extra_images.is_empty())
+                    .then_some(self.extra_images.as_slice()),
+            }
+        };
+        // Serializing strings into a Vec cannot fail.
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 }
 
@@ -263,6 +273,9 @@ pub struct ZolozClient {
 
 struct Inner {
     http: reqwest::Client,
+    /// The URL of every API, parsed once: reqwest would otherwise parse (and IDNA-map) the
+    /// text of the URL at every call.
+    urls: Vec<(Api, reqwest::Url)>,
     config: ClientConfig,
     clock: Arc<dyn Clock>,
     budget: TpsBudget,
@@ -305,6 +318,21 @@ impl ZolozClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientBuildError::Http(e.to_string()))?;
+        let urls = [
+            Api::FaceCaptureV1a,
+            Api::FaceCaptureV1,
+            Api::FaceCompare,
+            Api::Connect,
+            Api::IdRecognition,
+            Api::AuthenticationTest,
+        ]
+        .into_iter()
+        .map(|api| {
+            reqwest::Url::parse(&config.base_url.url(api))
+                .map(|url| (api, url))
+                .map_err(|e| ClientBuildError::Http(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
         let budget = TpsBudget::new(
             Duration::from_secs(10),
             config.retry.budget_min_per_sec,
@@ -313,6 +341,7 @@ impl ZolozClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                urls,
                 config,
                 clock,
                 budget,
@@ -485,9 +514,18 @@ impl ZolozClient {
         headers.insert("Request-Time", header_value(&time)?);
         headers.insert("Signature", header_value(&signature)?);
 
+        let url = match inner.urls.iter().find(|(a, _)| *a == api) {
+            Some((_, url)) => url.clone(),
+            None => reqwest::Url::parse(&config.base_url.url(api)).map_err(|e| {
+                UpstreamError::Transport {
+                    message: e.to_string(),
+                    attempts: 0,
+                }
+            })?,
+        };
         let response = inner
             .http
-            .post(config.base_url.url(api))
+            .post(url)
             .headers(headers)
             .body(body)
             .send()

@@ -10,6 +10,7 @@ mod engine_snapshots;
 mod engine_table;
 mod explain_cli;
 mod harness;
+mod hostile;
 mod observability;
 mod readme;
 mod service;

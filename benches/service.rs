@@ -1,0 +1,1443 @@
+//! `cargo bench --bench service [-- --quick]`: the service's figures in one run, on loopback,
+//! with the simulator and the release service as separate processes (the `zoloz-verdict`
+//! binary cargo built for this bench). Everything is measured in the same run, because the
+//! targets are ratios and the machine is shared:
+//!
+//! | figure | how |
+//! | --- | --- |
+//! | `noop_rps` | GetVerificationResult against a trivial tonic server (this binary re-executed as a separate process, same transport settings) that returns a canned result: the ceiling |
+//! | `cached_rps` | the same calls against the service, every one a cache hit (the noop and cached phases alternate, two rounds each) |
+//! | `uncached_rps` | every call a new transaction id, so every call goes to the simulator |
+//! | `crypto_floor_us` | one RSA-2048 sign + one verify with the service's own signing code, in thread CPU time, measured before, between and after the slices of the uncached phase |
+//! | `service_cpu_us_per_uncached` | the service process's utime+stime (`/proc/<pid>/stat`) over the uncached phase, per verdict |
+//! | `direct_p50_us` / `service_p50_us` | p50 of a signed checkresult call straight to the simulator (the service's own ZOLOZ client, in this process) vs the same call through the service; concurrency 1, alternating blocks |
+//! | `image_peak_rss_mib` | the service's peak RSS (`VmHWM`, reset first through `/proc/<pid>/clear_refs`) while `image_concurrency` calls at a time fetch a `large-images` result of `image_response_mib` |
+//!
+//! Load comes from this process: a tonic client, `CONCURRENCY` calls in flight over
+//! `CONNECTIONS` HTTP/2 connections, for every server alike. The service runs with production
+//! defaults (JSON logs at info, metrics on) and audit records off; a second service with audit
+//! records to a file gives the `audit_*` figures. It prints a table and, as its last line, one
+//! JSON object with the figures.
+//!
+//! Options (after `--`): `--quick` (about a minute), `--perf DIR` (record `perf` profiles of
+//! the service during the cached and uncached phases; the figures of such a run are inflated),
+//! `--callgrind DIR` (instead of the figures: instruction counts per cached and per uncached
+//! call under callgrind). `ZOLOZ_VERDICT_BENCH_SERVICE=PATH` measures another build of the
+//! service (to compare two versions in the same minutes).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use serde_json::Value;
+use tonic::transport::{Channel, Endpoint};
+use zoloz_verdict::domain::Product;
+use zoloz_verdict::domain::ids::BizId;
+use zoloz_verdict::pb;
+use zoloz_verdict::pb::verdict_service_client::VerdictServiceClient;
+use zoloz_verdict::simulator::DEFAULT_CLIENT_ID;
+use zoloz_verdict::zoloz::api::Api;
+use zoloz_verdict::zoloz::client::{
+    Auth, CheckResultRequest, ClientConfig, ZolozClient, ZolozKeys,
+};
+use zoloz_verdict::zoloz::keys::{PrivateKey, PublicKey};
+use zoloz_verdict::zoloz::signing;
+
+/// Calls in flight during the throughput phases.
+const CONCURRENCY: usize = 64;
+/// HTTP/2 connections they share.
+const CONNECTIONS: usize = 4;
+/// Calls in flight during the image phase.
+const IMAGE_CONCURRENCY: usize = 8;
+/// Distinct transaction ids the cached phase cycles through (all primed first).
+const CACHED_IDS: u64 = 256;
+/// Another build of the service to measure instead of this package's (the simulator stays).
+const SERVICE_ENV: &str = "ZOLOZ_VERDICT_BENCH_SERVICE";
+/// Set in the environment of the re-executed noop server: the file with its canned answer.
+const NOOP_ENV: &str = "ZOLOZ_VERDICT_BENCH_NOOP_RESPONSE";
+
+fn main() {
+    if let Ok(response) = std::env::var(NOOP_ENV) {
+        noop::serve(Path::new(&response));
+        return;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let perf = args
+        .iter()
+        .position(|a| a == "--perf")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let callgrind = args
+        .iter()
+        .position(|a| a == "--callgrind")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match callgrind {
+        Some(dir) => runtime.block_on(callgrind_profile(&dir)),
+        None => runtime.block_on(run(Settings::new(quick, perf))),
+    }
+}
+
+/// `--callgrind DIR`: the service under callgrind (instruction counts: exact and immune to the
+/// machine's noise, unlike time), collecting only while it answers a fixed number of uncached
+/// calls, then of cached calls; writes `DIR/uncached.out` and `DIR/cached.out` and prints the
+/// instructions per call. (valgrind hides AVX-512 from aws-lc, so the RSA share is larger than
+/// on the metal: read the non-crypto functions.)
+async fn callgrind_profile(out: &Path) {
+    const CALLS: u64 = 400;
+    std::fs::create_dir_all(out).unwrap();
+    let out = std::fs::canonicalize(out).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let mut simulator_command = Command::new(binary());
+    simulator_command
+        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
+        .arg(&keys);
+    let (_simulator, sim_url) = spawn_listening(
+        "simulator",
+        simulator_command,
+        &dir.path().join("simulator.log"),
+    );
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("service.toml");
+    std::fs::write(
+        &config,
+        service_toml(port, free_port(), &sim_url, &keys, None),
+    )
+    .unwrap();
+    let child = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--dump-instr=no",
+            "--trace-children=no",
+        ])
+        .arg(format!(
+            "--callgrind-out-file={}",
+            dir.path().join("callgrind.%p").display()
+        ))
+        .arg(service_binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(File::create(dir.path().join("service.stdout")).unwrap())
+        .stderr(File::create(dir.path().join("service.stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut service = Proc {
+        name: "service (callgrind)",
+        child,
+    };
+    let pid = service.pid().to_string();
+    wait_serving(&url, &mut service).await;
+    let channels = channels(&url).await;
+    let run = run_id();
+    let control = |args: &[&str]| {
+        let status = Command::new("callgrind_control")
+            .args(args)
+            .arg(&pid)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "callgrind_control {args:?}");
+    };
+    let fixed =
+        |count: u64, make: Arc<dyn Fn(u64) -> pb::GetVerificationResultRequest + Send + Sync>| {
+            let channels = channels.clone();
+            async move {
+                let next = Arc::new(AtomicU64::new(0));
+                let mut tasks = Vec::new();
+                for worker in 0..8 {
+                    let mut client = client(&channels[worker % channels.len()]);
+                    let (next, make) = (Arc::clone(&next), Arc::clone(&make));
+                    tasks.push(tokio::spawn(async move {
+                        loop {
+                            let n = next.fetch_add(1, Ordering::Relaxed);
+                            if n >= count {
+                                break;
+                            }
+                            client.get_verification_result(make(n)).await.unwrap();
+                        }
+                    }));
+                }
+                for task in tasks {
+                    task.await.unwrap();
+                }
+            }
+        };
+    let cached = move |n: u64| {
+        get(
+            Product::Connect,
+            format!("bench-{run}-cg-cached-{}", n % 16),
+        )
+    };
+    // Warm up both paths (connections, pools, lazily built state), then measure.
+    fixed(
+        50,
+        Arc::new(move |n| get(Product::Connect, format!("bench-{run}-cg-warm-{n}"))),
+    )
+    .await;
+    fixed(50, Arc::new(cached)).await;
+    control(&["-i", "on"]);
+    fixed(
+        CALLS,
+        Arc::new(move |n| get(Product::Connect, format!("bench-{run}-cg-{n}"))),
+    )
+    .await;
+    control(&["-d", "uncached"]);
+    control(&["-z"]);
+    fixed(CALLS, Arc::new(cached)).await;
+    control(&["-d", "cached"]);
+    control(&["-i", "off"]);
+    drop(service);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("callgrind.") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        std::fs::write(out.join(&name), &text).unwrap();
+        let kind = if text.contains("Trigger: dump uncached") {
+            "uncached"
+        } else if text.contains("Trigger: dump cached") {
+            "cached"
+        } else {
+            continue;
+        };
+        let total: u64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("summary: ")
+                    .or_else(|| l.strip_prefix("totals: "))
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        std::fs::write(out.join(format!("{kind}.out")), &text).unwrap();
+        println!(
+            "{kind}: {} instructions per call ({})",
+            total / CALLS,
+            out.join(format!("{kind}.out")).display()
+        );
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    quick: bool,
+    /// `--perf DIR`: record a `perf` profile of the service during each phase into DIR.
+    perf: Option<PathBuf>,
+    /// Length of one throughput measurement.
+    phase: Duration,
+    /// Warm-up before a phase.
+    warmup: Duration,
+    /// Calls of each kind in the latency comparison.
+    latency_calls: usize,
+    /// Length of the image phase.
+    image_phase: Duration,
+    /// CPU time spent signing for each crypto floor measurement.
+    crypto: Duration,
+    /// Slices of the uncached phase (the crypto floor is measured between them).
+    slices: u32,
+}
+
+impl Settings {
+    fn new(quick: bool, perf: Option<PathBuf>) -> Self {
+        if quick {
+            Self {
+                quick,
+                perf,
+                phase: Duration::from_secs(4),
+                warmup: Duration::from_secs(1),
+                latency_calls: 300,
+                image_phase: Duration::from_secs(4),
+                crypto: Duration::from_millis(400),
+                slices: 4,
+            }
+        } else {
+            Self {
+                quick,
+                perf,
+                phase: Duration::from_secs(12),
+                warmup: Duration::from_secs(2),
+                latency_calls: 1500,
+                image_phase: Duration::from_secs(10),
+                crypto: Duration::from_millis(600),
+                slices: 8,
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes and /proc.
+
+/// A child process, killed on drop.
+struct Proc {
+    name: &'static str,
+    child: Child,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`, 100 on Linux).
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name may contain spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Field 3 (state) is fields[0]; utime is field 14, stime field 15.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// A `VmXXX` line of `/proc/<pid>/status`, in KiB.
+fn status_kib(pid: u32, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resets a process's peak RSS (`VmHWM`) to its current RSS (Linux 4.0+).
+fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Busy time of all CPUs (`/proc/stat`), in clock ticks.
+fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpu = stat.lines().next().unwrap();
+    // user nice system idle iowait irq softirq steal ...: everything but idle and iowait.
+    cpu.split_whitespace()
+        .skip(1)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
+        .sum()
+}
+
+/// CPU used by processes other than this benchmark's during a phase: the machine is shared,
+/// and this says how much it was.
+#[derive(Debug, Default)]
+struct OtherLoad {
+    other_ticks: u64,
+    elapsed: Duration,
+}
+
+struct Snapshot {
+    pids: Vec<u32>,
+    ours: u64,
+    busy: u64,
+    at: Instant,
+}
+
+impl OtherLoad {
+    fn start(&self, pids: &[u32]) -> Snapshot {
+        Snapshot {
+            pids: pids.to_vec(),
+            ours: pids.iter().map(|p| cpu_ticks(*p)).sum(),
+            busy: machine_busy_ticks(),
+            at: Instant::now(),
+        }
+    }
+
+    fn end(&mut self, start: Snapshot) {
+        let ours: u64 = start.pids.iter().map(|p| cpu_ticks(*p)).sum();
+        let busy = machine_busy_ticks() - start.busy;
+        self.other_ticks += busy.saturating_sub(ours - start.ours);
+        self.elapsed += start.at.elapsed();
+    }
+
+    /// Other processes' CPU as a percentage of the machine.
+    fn percent(&self, cpus: usize) -> f64 {
+        100.0 * self.other_ticks as f64
+            / (clock_ticks() as f64 * self.elapsed.as_secs_f64() * cpus as f64)
+    }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// The service under test: this package's binary, or `ZOLOZ_VERDICT_BENCH_SERVICE` (another
+/// build of it, to compare two versions on the same machine in the same minutes).
+fn service_binary() -> PathBuf {
+    std::env::var_os(SERVICE_ENV).map_or_else(binary, PathBuf::from)
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_zoloz-verdict"))
+}
+
+/// Starts a process that prints `listening on <url>` on stdout, and returns it with the URL.
+fn spawn_listening(name: &'static str, mut command: Command, log: &Path) -> (Proc, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(File::create(log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    break url.trim().to_string();
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                panic!("{name} exited before listening; see {}", log.display());
+            }
+        }
+    };
+    // Keep draining stdout so that the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (Proc { name, child }, url)
+}
+
+/// With `--perf DIR`: `perf record` of `pid` for `duration` into `DIR/<name>.data`.
+fn perf(settings: &Settings, pid: u32, name: &str, duration: Duration) -> Option<Child> {
+    let dir = settings.perf.as_ref()?;
+    std::fs::create_dir_all(dir).unwrap();
+    Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-F",
+            "999",
+            "--call-graph",
+            "dwarf,32768",
+            "-p",
+        ])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(dir.join(format!("{name}.data")))
+        .args(["--", "sleep"])
+        .arg(format!("{}", duration.as_secs_f64()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The service's configuration: production defaults (JSON logs at info, metrics on, the
+/// default cache and limits) except the listen addresses and the audit sink.
+fn service_toml(
+    port: u16,
+    metrics_port: u16,
+    base_url: &str,
+    keys: &Path,
+    audit: Option<&Path>,
+) -> String {
+    let audit = match audit {
+        None => "enabled = false".to_string(),
+        Some(path) => format!("enabled = true\nfile = {:?}", path.display().to_string()),
+    };
+    format!(
+        r#"[server]
+listen = "127.0.0.1:{port}"
+metrics_listen = "127.0.0.1:{metrics_port}"
+[audit]
+{audit}
+[tenants.default]
+client_id = "{DEFAULT_CLIENT_ID}"
+base_url = "{base_url}"
+merchant_private_key_file = {merchant:?}
+zoloz_public_key_file = {zoloz:?}
+"#,
+        merchant = keys.join("merchant_private.pem").display().to_string(),
+        zoloz = keys.join("zoloz_public.pem").display().to_string(),
+    )
+}
+
+fn spawn_service(dir: &Path, name: &'static str, toml: &str) -> Proc {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, toml).unwrap();
+    let child = Command::new(service_binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(File::create(dir.join(format!("{name}.stdout"))).unwrap())
+        .stderr(File::create(dir.join(format!("{name}.stderr"))).unwrap())
+        .spawn()
+        .unwrap();
+    Proc { name, child }
+}
+
+/// Waits until the gRPC health check answers SERVING.
+async fn wait_serving(url: &str, proc: &mut Proc) {
+    let started = Instant::now();
+    loop {
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!("{} exited with {status}", proc.name);
+        }
+        if let Ok(channel) = Endpoint::from_shared(url.to_string())
+            .unwrap()
+            .connect()
+            .await
+        {
+            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+            let serving = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok_and(|r| r.get_ref().status == 1);
+            if serving {
+                return;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{} did not become SERVING",
+            proc.name
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn channels(url: &str) -> Vec<Channel> {
+    let mut out = Vec::new();
+    for _ in 0..CONNECTIONS {
+        out.push(
+            Endpoint::from_shared(url.to_string())
+                .unwrap()
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+/// The service's own ZOLOZ client, pointed straight at the simulator.
+fn direct_client(sim_url: &str, keys: &Path) -> ZolozClient {
+    ZolozClient::new(ClientConfig::new(
+        sim_url.parse().unwrap(),
+        DEFAULT_CLIENT_ID.parse().unwrap(),
+        Auth::Rsa {
+            merchant_key: Arc::new(
+                PrivateKey::from_file(&keys.join("merchant_private.pem")).unwrap(),
+            ),
+            zoloz_keys: Arc::new(ZolozKeys::single(
+                PublicKey::from_file(&keys.join("zoloz_public.pem")).unwrap(),
+            )),
+        },
+    ))
+    .unwrap()
+}
+
+fn client(channel: &Channel) -> VerdictServiceClient<Channel> {
+    VerdictServiceClient::new(channel.clone()).max_decoding_message_size(64 * 1024 * 1024)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load.
+
+fn get(product: Product, transaction_id: String) -> pb::GetVerificationResultRequest {
+    pb::GetVerificationResultRequest {
+        product: zoloz_verdict::grpc::convert::product_to_pb(product) as i32,
+        transaction_id,
+        ..Default::default()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Load {
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    elapsed: Duration,
+    /// Latencies of successful calls, in microseconds.
+    latencies: Vec<u32>,
+    /// The largest encoded response.
+    max_response_bytes: usize,
+}
+
+impl Load {
+    fn rps(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// `concurrency` callers over `channels` for `duration`; call `n` sends `make(n)`.
+async fn load(
+    channels: &[Channel],
+    concurrency: usize,
+    duration: Duration,
+    make: impl Fn(u64) -> pb::GetVerificationResultRequest + Send + Sync + 'static,
+) -> Load {
+    let make = Arc::new(make);
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let end = started + duration;
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let mut client = client(&channels[worker % channels.len()]);
+        let make = Arc::clone(&make);
+        let counter = Arc::clone(&counter);
+        tasks.push(tokio::spawn(async move {
+            let mut out = Load::default();
+            while Instant::now() < end {
+                let request = make(counter.fetch_add(1, Ordering::Relaxed));
+                let sent = Instant::now();
+                match client.get_verification_result(request).await {
+                    Ok(response) => {
+                        out.ok += 1;
+                        out.latencies
+                            .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                        out.max_response_bytes =
+                            out.max_response_bytes.max(response.get_ref().encoded_len());
+                    }
+                    Err(status) => {
+                        out.errors += 1;
+                        out.first_error.get_or_insert_with(|| {
+                            format!("{:?}: {}", status.code(), status.message())
+                        });
+                    }
+                }
+            }
+            out
+        }));
+    }
+    let mut total = Load::default();
+    for task in tasks {
+        let part = task.await.unwrap();
+        total.ok += part.ok;
+        total.errors += part.errors;
+        if total.first_error.is_none() {
+            total.first_error = part.first_error;
+        }
+        total.latencies.extend(part.latencies);
+        total.max_response_bytes = total.max_response_bytes.max(part.max_response_bytes);
+    }
+    total.elapsed = started.elapsed();
+    if total.errors > 0 {
+        eprintln!(
+            "warning: {} of {} calls failed (first: {})",
+            total.errors,
+            total.ok + total.errors,
+            total.first_error.as_deref().unwrap_or("?")
+        );
+    }
+    total
+}
+
+fn percentile(values: &mut [u32], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable();
+    let rank = ((values.len() - 1) as f64 * p).round() as usize;
+    values[rank] as f64
+}
+
+/// A run id so that transaction ids never repeat across runs (the simulator counts polls per
+/// id, the service caches per id).
+fn run_id() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 1_000_000
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run.
+
+struct Figures(serde_json::Map<String, Value>);
+
+impl Figures {
+    fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.0.insert(key.to_string(), value.into());
+    }
+    fn f(&self, key: &str) -> f64 {
+        self.0.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+    }
+}
+
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+async fn run(settings: Settings) {
+    let settings = &settings;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let ticks = clock_ticks();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let run = run_id();
+    eprintln!(
+        "benchmark ({}): service {}, work dir {}",
+        if settings.quick { "quick" } else { "full" },
+        service_binary().display(),
+        dir.path().display()
+    );
+
+    // The simulator: a separate process with fresh keys.
+    let mut simulator_command = Command::new(binary());
+    simulator_command
+        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
+        .arg(&keys);
+    let (simulator, sim_url) = spawn_listening(
+        "simulator",
+        simulator_command,
+        &dir.path().join("simulator.log"),
+    );
+
+    // The service: a separate process, audit off.
+    let port = free_port();
+    let service_url = format!("http://127.0.0.1:{port}");
+    let mut service = spawn_service(
+        dir.path(),
+        "service",
+        &service_toml(port, free_port(), &sim_url, &keys, None),
+    );
+    wait_serving(&service_url, &mut service).await;
+    let service_channels = channels(&service_url).await;
+    let pid = service.pid();
+
+    let mut figures = Figures(serde_json::Map::new());
+
+    // The canned answer of the noop server: what the service answers a cached Get.
+    let cached_id = |n: u64| format!("bench-{run}-cached-{}", n % CACHED_IDS);
+    let mut probe = client(&service_channels[0]);
+    for n in 0..CACHED_IDS {
+        probe
+            .get_verification_result(get(Product::Connect, cached_id(n)))
+            .await
+            .unwrap();
+    }
+    let canned = probe
+        .get_verification_result(get(Product::Connect, cached_id(0)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        canned.from_cache,
+        "the cached phase must be served from the cache"
+    );
+    let canned_path = dir.path().join("canned.pb");
+    std::fs::write(&canned_path, canned.encode_to_vec()).unwrap();
+    let mut noop_command = Command::new(std::env::current_exe().unwrap());
+    noop_command.env(NOOP_ENV, &canned_path);
+    let (noop_proc, noop_url) = spawn_listening("noop", noop_command, &dir.path().join("noop.log"));
+    let noop_channels = channels(&noop_url).await;
+
+    // 1. noop vs cached, alternating.
+    let noop_request = move |n: u64| {
+        get(
+            Product::Connect,
+            format!("bench-{run}-cached-{}", n % CACHED_IDS),
+        )
+    };
+    let cached_request = noop_request;
+    load(&noop_channels, CONCURRENCY, settings.warmup, noop_request).await;
+    load(
+        &service_channels,
+        CONCURRENCY,
+        settings.warmup,
+        cached_request,
+    )
+    .await;
+    let (mut noop, mut cached) = (Vec::new(), Vec::new());
+    let mut cached_cpu = (0u64, 0u64);
+    let mut noop_cpu = (0u64, 0u64);
+    for _ in 0..2 {
+        let before = cpu_ticks(noop_proc.pid());
+        let result = load(&noop_channels, CONCURRENCY, settings.phase, noop_request).await;
+        noop_cpu.0 += cpu_ticks(noop_proc.pid()) - before;
+        noop_cpu.1 += result.ok;
+        noop.push(result.rps());
+        let before = cpu_ticks(pid);
+        let profile = perf(settings, pid, "cached", settings.phase);
+        let result = load(
+            &service_channels,
+            CONCURRENCY,
+            settings.phase,
+            cached_request,
+        )
+        .await;
+        if let Some(mut p) = profile {
+            let _ = p.wait();
+        }
+        cached_cpu.0 += cpu_ticks(pid) - before;
+        cached_cpu.1 += result.ok;
+        cached.push(result.rps());
+    }
+    let noop_rps = noop.iter().sum::<f64>() / noop.len() as f64;
+    let cached_rps = cached.iter().sum::<f64>() / cached.len() as f64;
+    figures.set("noop_rps", round(noop_rps, 0));
+    figures.set("cached_rps", round(cached_rps, 0));
+    figures.set(
+        "noop_cpu_us_per_call",
+        round(
+            noop_cpu.0 as f64 * 1e6 / ticks as f64 / noop_cpu.1 as f64,
+            1,
+        ),
+    );
+    figures.set(
+        "service_cpu_us_per_cached",
+        round(
+            cached_cpu.0 as f64 * 1e6 / ticks as f64 / cached_cpu.1 as f64,
+            1,
+        ),
+    );
+
+    // 2. uncached: every call a new transaction id. The phase is cut in slices, and the crypto
+    // floor is measured before, between and after them (with nothing else running): the
+    // machine is shared and its speed drifts, so both figures must come from the same minutes.
+    let crypto = {
+        let merchant = Arc::new(PrivateKey::from_file(&keys.join("merchant_private.pem")).unwrap());
+        let zoloz_private =
+            Arc::new(PrivateKey::from_file(&keys.join("zoloz_private.pem")).unwrap());
+        let zoloz_public = Arc::new(PublicKey::from_file(&keys.join("zoloz_public.pem")).unwrap());
+        let budget = settings.crypto;
+        move || {
+            let (merchant, zoloz_private, zoloz_public) = (
+                Arc::clone(&merchant),
+                Arc::clone(&zoloz_private),
+                Arc::clone(&zoloz_public),
+            );
+            tokio::task::spawn_blocking(move || {
+                crypto_floor(&merchant, &zoloz_private, &zoloz_public, budget)
+            })
+        }
+    };
+    load(&service_channels, CONCURRENCY, settings.warmup, move |n| {
+        get(Product::Connect, format!("bench-{run}-warm-{n}"))
+    })
+    .await;
+    let mut floors = vec![crypto().await.unwrap()];
+    let mut uncached = Load::default();
+    let mut uncached_ticks = 0;
+    let profile = perf(settings, pid, "uncached", settings.phase);
+    let mut others = OtherLoad::default();
+    for slice in 0..settings.slices {
+        let machine = others.start(&[pid, simulator.pid(), std::process::id()]);
+        let before = cpu_ticks(pid);
+        let part = load(
+            &service_channels,
+            CONCURRENCY,
+            settings.phase / settings.slices,
+            move |n| {
+                get(
+                    Product::Connect,
+                    format!("bench-{run}-uncached-{slice}-{n}"),
+                )
+            },
+        )
+        .await;
+        uncached_ticks += cpu_ticks(pid) - before;
+        others.end(machine);
+        uncached.ok += part.ok;
+        uncached.errors += part.errors;
+        uncached.elapsed += part.elapsed;
+        uncached.latencies.extend(part.latencies);
+        floors.push(crypto().await.unwrap());
+    }
+    if let Some(mut p) = profile {
+        let _ = p.wait();
+    }
+    figures.set("other_cpu_pct_uncached", round(others.percent(cpus), 1));
+    let cpu_per_uncached = uncached_ticks as f64 * 1e6 / ticks as f64 / uncached.ok as f64;
+    figures.set("uncached_rps", round(uncached.rps(), 0));
+    figures.set("service_cpu_us_per_uncached", round(cpu_per_uncached, 1));
+    figures.set(
+        "uncached_p99_ms",
+        round(percentile(&mut uncached.latencies, 0.99) / 1000.0, 2),
+    );
+    let sign_us = floors.iter().map(|f| f.0).sum::<f64>() / floors.len() as f64;
+    let verify_us = floors.iter().map(|f| f.1).sum::<f64>() / floors.len() as f64;
+    let totals: Vec<f64> = floors.iter().map(|f| f.0 + f.1).collect();
+    figures.set(
+        "crypto_floor_min_us",
+        round(totals.iter().copied().fold(f64::MAX, f64::min), 1),
+    );
+    figures.set(
+        "crypto_floor_max_us",
+        round(totals.iter().copied().fold(0.0, f64::max), 1),
+    );
+    figures.set("crypto_floor_idle_us", round(sign_us + verify_us, 1));
+    figures.set("crypto_sign_us", round(sign_us, 1));
+    figures.set("crypto_verify_us", round(verify_us, 1));
+    figures.set("crypto_floor_us", round(sign_us + verify_us, 1));
+
+    // 4. Latency, concurrency 1: straight to the simulator vs through the service.
+    let direct = direct_client(&sim_url, &keys);
+    let latency = {
+        let (service_url, noop_url, sim_url, keys) = (
+            service_url.clone(),
+            noop_url.clone(),
+            sim_url.clone(),
+            keys.clone(),
+        );
+        let calls = settings.latency_calls;
+        tokio::task::spawn_blocking(move || {
+            // One thread for the caller: at concurrency 1 the client's own tasks (the channel's
+            // buffer, the connection) then never wait for another thread to wake up.
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let direct = direct_client(&sim_url, &keys);
+                    let service = channels(&service_url).await;
+                    let noop = channels(&noop_url).await;
+                    latencies(&direct, &service[0], &noop[0], run, calls).await
+                })
+        })
+        .await
+        .unwrap()
+    };
+    figures.set("direct_p50_us", round(latency.direct, 0));
+    figures.set("service_p50_us", round(latency.service, 0));
+    figures.set("noop_p50_us", round(latency.noop, 0));
+    figures.set("cached_p50_us", round(latency.cached, 0));
+
+    // 5. Peak RSS with image-carrying answers.
+    let image_body = direct
+        .checkresult(
+            Product::IdRecognition,
+            &image_request("sim-id-recognition-large-images".into(), "PROBE"),
+            None,
+        )
+        .await
+        .unwrap()
+        .body
+        .len();
+    let rss_before = status_kib(pid, "VmRSS");
+    let reset = reset_peak_rss(pid);
+    let images = load(
+        &service_channels,
+        IMAGE_CONCURRENCY,
+        settings.image_phase,
+        move |n| {
+            let mut request = get(
+                Product::IdRecognition,
+                "sim-id-recognition-large-images".to_string(),
+            );
+            // Distinct extra images make distinct upstream calls (no single-flight sharing).
+            request.image_options = Some(pb::ImageOptions {
+                return_images: true,
+                extra_images: vec![format!("BENCH_{n}")],
+            });
+            request
+        },
+    )
+    .await;
+    let peak = status_kib(pid, "VmHWM");
+    figures.set("image_concurrency", IMAGE_CONCURRENCY as u64);
+    figures.set(
+        "image_response_mib",
+        round(image_body as f64 / 1048576.0, 2),
+    );
+    figures.set(
+        "image_grpc_response_mib",
+        round(images.max_response_bytes as f64 / 1048576.0, 2),
+    );
+    figures.set("image_calls", images.ok);
+    figures.set("image_rss_before_mib", round(mib(rss_before), 1));
+    figures.set("image_peak_rss_mib", round(mib(peak), 1));
+    figures.set("image_peak_rss_reset", reset);
+    figures.set(
+        "service_rss_end_mib",
+        round(mib(status_kib(pid, "VmRSS")), 1),
+    );
+    drop(service_channels);
+    drop(service);
+
+    // 6. The same service with audit records on (to a file): their cost.
+    let audit_file = dir.path().join("audit.jsonl");
+    let port = free_port();
+    let audit_url = format!("http://127.0.0.1:{port}");
+    let mut audited = spawn_service(
+        dir.path(),
+        "service-audit",
+        &service_toml(port, free_port(), &sim_url, &keys, Some(&audit_file)),
+    );
+    wait_serving(&audit_url, &mut audited).await;
+    let audit_channels = channels(&audit_url).await;
+    let audit_pid = audited.pid();
+    let mut probe = client(&audit_channels[0]);
+    for n in 0..CACHED_IDS {
+        probe
+            .get_verification_result(get(Product::Connect, cached_id(n)))
+            .await
+            .unwrap();
+    }
+    load(
+        &audit_channels,
+        CONCURRENCY,
+        settings.warmup,
+        cached_request,
+    )
+    .await;
+    let cached_audit = load(&audit_channels, CONCURRENCY, settings.phase, cached_request).await;
+    load(&audit_channels, CONCURRENCY, settings.warmup, move |n| {
+        get(Product::Connect, format!("bench-{run}-awarm-{n}"))
+    })
+    .await;
+    let before = cpu_ticks(audit_pid);
+    let uncached_audit = load(&audit_channels, CONCURRENCY, settings.phase, move |n| {
+        get(Product::Connect, format!("bench-{run}-audit-{n}"))
+    })
+    .await;
+    let audit_ticks = cpu_ticks(audit_pid) - before;
+    figures.set("audit_cached_rps", round(cached_audit.rps(), 0));
+    figures.set("audit_uncached_rps", round(uncached_audit.rps(), 0));
+    figures.set(
+        "audit_service_cpu_us_per_uncached",
+        round(
+            audit_ticks as f64 * 1e6 / ticks as f64 / uncached_audit.ok as f64,
+            1,
+        ),
+    );
+    drop(audit_channels);
+    drop(audited);
+
+    figures.set("cpus", cpus as u64);
+    figures.set("quick", settings.quick);
+    figures.set("concurrency", CONCURRENCY as u64);
+    figures.set("connections", CONNECTIONS as u64);
+    figures.set("phase_s", settings.phase.as_secs());
+    report(figures);
+}
+
+fn image_request(transaction_id: String, extra: &str) -> CheckResultRequest {
+    CheckResultRequest {
+        transaction_id: transaction_id.parse().unwrap(),
+        biz_id: Some(BizId::from_random(rand::random())),
+        return_images: true,
+        extra_images: vec![extra.to_string()],
+    }
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Per-operation CPU time (not wall time: other processes share the machine) of one RSA-2048
+/// sign and one verify, with the service's signing code, over `budget` of CPU for signing and
+/// a quarter of it for verifying.
+fn crypto_floor(
+    merchant: &PrivateKey,
+    zoloz: &PrivateKey,
+    zoloz_public: &PublicKey,
+    budget: Duration,
+) -> (f64, f64) {
+    let path = Api::Connect.path();
+    let time = "2026-01-01T08:00:00+0800";
+    let request = br#"{"bizId":"b0000000000000000000000000000000","transactionId":"bench-000000-uncached-0000000","isReturnImage":"N"}"#;
+    let response = [b'x'; 700];
+    let header = signing::parse_signature_header(&signing::sign(
+        zoloz,
+        path,
+        DEFAULT_CLIENT_ID,
+        time,
+        &response,
+    ))
+    .unwrap();
+    let per_op = |budget: Duration, op: &dyn Fn()| {
+        let started = thread_cpu();
+        let mut n = 0u32;
+        while thread_cpu() - started < budget {
+            for _ in 0..8 {
+                op();
+            }
+            n += 8;
+        }
+        (thread_cpu() - started).as_secs_f64() * 1e6 / f64::from(n)
+    };
+    let sign = per_op(budget, &|| {
+        std::hint::black_box(signing::sign(
+            merchant,
+            path,
+            DEFAULT_CLIENT_ID,
+            time,
+            std::hint::black_box(request),
+        ));
+    });
+    let verify = per_op(budget / 4, &|| {
+        signing::verify(
+            zoloz_public,
+            path,
+            DEFAULT_CLIENT_ID,
+            time,
+            std::hint::black_box(&response),
+            &header,
+        )
+        .unwrap();
+    });
+    (sign, verify)
+}
+
+/// p50s at concurrency 1, in alternating blocks: a signed call straight to the simulator, the
+/// same call through the service, and (to break the difference down) a no-op gRPC call and a
+/// cached Get.
+struct Latencies {
+    direct: f64,
+    service: f64,
+    noop: f64,
+    cached: f64,
+}
+
+async fn latencies(
+    direct: &ZolozClient,
+    channel: &Channel,
+    noop_channel: &Channel,
+    run: u64,
+    calls: usize,
+) -> Latencies {
+    let mut noop = client(noop_channel);
+    let mut client = client(channel);
+    let (mut direct_us, mut service_us, mut noop_us, mut cached_us) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let block = 25;
+    let mut n = 0u64;
+    let cached = || get(Product::Connect, format!("bench-{run}-cached-0"));
+    // Warm every path (connections, pools).
+    for _ in 0..20 {
+        n += 1;
+        let id = format!("bench-{run}-lat-{n}");
+        direct
+            .checkresult(Product::Connect, &connect_request(&id), None)
+            .await
+            .unwrap();
+        client
+            .get_verification_result(get(Product::Connect, format!("{id}-s")))
+            .await
+            .unwrap();
+        noop.get_verification_result(cached()).await.unwrap();
+        client.get_verification_result(cached()).await.unwrap();
+    }
+    let micros = |started: Instant| started.elapsed().as_micros() as u32;
+    while direct_us.len() < calls {
+        for _ in 0..block {
+            n += 1;
+            let id = format!("bench-{run}-lat-{n}");
+            let started = Instant::now();
+            direct
+                .checkresult(Product::Connect, &connect_request(&id), None)
+                .await
+                .unwrap();
+            direct_us.push(micros(started));
+        }
+        for _ in 0..block {
+            n += 1;
+            let request = get(Product::Connect, format!("bench-{run}-lat-{n}"));
+            let started = Instant::now();
+            client.get_verification_result(request).await.unwrap();
+            service_us.push(micros(started));
+        }
+        for _ in 0..block / 5 {
+            let started = Instant::now();
+            noop.get_verification_result(cached()).await.unwrap();
+            noop_us.push(micros(started));
+            let started = Instant::now();
+            client.get_verification_result(cached()).await.unwrap();
+            cached_us.push(micros(started));
+        }
+    }
+    Latencies {
+        direct: percentile(&mut direct_us, 0.5),
+        service: percentile(&mut service_us, 0.5),
+        noop: percentile(&mut noop_us, 0.5),
+        cached: percentile(&mut cached_us, 0.5),
+    }
+}
+
+fn connect_request(id: &str) -> CheckResultRequest {
+    CheckResultRequest {
+        transaction_id: id.parse().unwrap(),
+        biz_id: Some(BizId::from_random(rand::random())),
+        return_images: false,
+        extra_images: Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+fn report(mut figures: Figures) {
+    let cached_ratio = figures.f("cached_rps") / figures.f("noop_rps");
+    let cpu_ratio = figures.f("service_cpu_us_per_uncached") / figures.f("crypto_floor_us");
+    let latency_ratio = figures.f("service_p50_us") / figures.f("direct_p50_us");
+    let rss_budget = 64.0 + 3.0 * figures.f("image_concurrency") * figures.f("image_response_mib");
+    let rss = figures.f("image_peak_rss_mib");
+    let met = |ok: bool| if ok { "met" } else { "MISSED" };
+    let targets = [
+        (
+            "cached_rps / noop_rps",
+            cached_ratio,
+            ">= 0.70",
+            cached_ratio >= 0.7,
+        ),
+        (
+            "service_cpu_us_per_uncached / crypto_floor_us",
+            cpu_ratio,
+            "<= 1.50",
+            cpu_ratio <= 1.5,
+        ),
+        (
+            "service_p50_us / direct_p50_us",
+            latency_ratio,
+            "<= 1.25",
+            latency_ratio <= 1.25,
+        ),
+        (
+            "image_peak_rss_mib / (64 + 3 x conc x resp_mib)",
+            rss / rss_budget,
+            "<= 1.00",
+            rss <= rss_budget,
+        ),
+    ];
+    figures.set("cached_ratio", round(cached_ratio, 3));
+    figures.set("cpu_ratio", round(cpu_ratio, 3));
+    figures.set("latency_ratio", round(latency_ratio, 3));
+    figures.set("image_rss_budget_mib", round(rss_budget, 1));
+    figures.set("targets_met", targets.iter().all(|t| t.3));
+
+    let rows: [(&str, &str, &str); 29] = [
+        (
+            "noop_rps",
+            "calls/s",
+            "tonic no-op unary call, same client (the ceiling)",
+        ),
+        ("noop_cpu_us_per_call", "us", "noop server CPU per call"),
+        (
+            "cached_rps",
+            "calls/s",
+            "GetVerificationResult served from the cache",
+        ),
+        (
+            "service_cpu_us_per_cached",
+            "us",
+            "service CPU per cached verdict",
+        ),
+        (
+            "uncached_rps",
+            "calls/s",
+            "every call goes to the simulator",
+        ),
+        ("uncached_p99_ms", "ms", "p99 latency of the uncached phase"),
+        (
+            "crypto_sign_us",
+            "us",
+            "one RSA-2048 PKCS#1 v1.5 SHA-256 sign",
+        ),
+        ("crypto_verify_us", "us", "one RSA-2048 verify"),
+        (
+            "crypto_floor_us",
+            "us",
+            "sign + verify, CPU time (mean of the measurements around the uncached slices)",
+        ),
+        (
+            "crypto_floor_min_us",
+            "us",
+            "the lowest of those measurements",
+        ),
+        ("crypto_floor_max_us", "us", "the highest"),
+        (
+            "service_cpu_us_per_uncached",
+            "us",
+            "service CPU (utime+stime) per uncached verdict",
+        ),
+        (
+            "direct_p50_us",
+            "us",
+            "signed call straight to the simulator, concurrency 1",
+        ),
+        ("service_p50_us", "us", "the same call through the service"),
+        (
+            "noop_p50_us",
+            "us",
+            "p50 of a no-op gRPC call, concurrency 1",
+        ),
+        ("cached_p50_us", "us", "p50 of a cached Get, concurrency 1"),
+        (
+            "image_concurrency",
+            "calls",
+            "concurrent image-carrying calls",
+        ),
+        (
+            "image_response_mib",
+            "MiB",
+            "ZOLOZ response body with the images",
+        ),
+        (
+            "image_grpc_response_mib",
+            "MiB",
+            "gRPC answer with the decoded images",
+        ),
+        ("image_calls", "calls", "image-carrying calls made"),
+        (
+            "image_rss_before_mib",
+            "MiB",
+            "service RSS before the image phase",
+        ),
+        (
+            "image_peak_rss_mib",
+            "MiB",
+            "service peak RSS (VmHWM) during the image phase",
+        ),
+        ("service_rss_end_mib", "MiB", "service RSS at the end"),
+        (
+            "audit_cached_rps",
+            "calls/s",
+            "cached_rps with audit records on (file)",
+        ),
+        (
+            "audit_uncached_rps",
+            "calls/s",
+            "uncached_rps with audit records on",
+        ),
+        (
+            "audit_service_cpu_us_per_uncached",
+            "us",
+            "service CPU per uncached verdict, audit on",
+        ),
+        (
+            "other_cpu_pct_uncached",
+            "%",
+            "CPU used by other processes during the uncached phase",
+        ),
+        ("cpus", "", "available parallelism"),
+        ("phase_s", "s", "length of each throughput phase"),
+    ];
+    println!();
+    println!("| figure | value | unit | what |");
+    println!("| --- | ---: | --- | --- |");
+    for (key, unit, what) in rows {
+        let value = figures
+            .0
+            .get(key)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        println!("| `{key}` | {value} | {unit} | {what} |");
+    }
+    println!();
+    println!("| target | value | wanted | |");
+    println!("| --- | ---: | --- | --- |");
+    for (name, value, wanted, ok) in targets {
+        println!("| {name} | {value:.3} | {wanted} | {} |", met(ok));
+    }
+    println!();
+    let _ = std::io::stdout().flush();
+    println!("{}", Value::Object(figures.0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The noop server: the ceiling.
+
+mod noop {
+    use std::path::Path;
+    use std::pin::Pin;
+
+    use prost::Message as _;
+    use tonic::transport::Server;
+    use tonic::transport::server::TcpIncoming;
+    use tonic::{Request, Response, Status};
+    use zoloz_verdict::pb;
+    use zoloz_verdict::pb::verdict_service_server::{VerdictService, VerdictServiceServer};
+
+    struct Noop(pb::VerificationResult);
+
+    type Stream =
+        Pin<Box<dyn futures::Stream<Item = Result<pb::VerificationResult, Status>> + Send>>;
+
+    #[tonic::async_trait]
+    impl VerdictService for Noop {
+        async fn get_verification_result(
+            &self,
+            _: Request<pb::GetVerificationResultRequest>,
+        ) -> Result<Response<pb::VerificationResult>, Status> {
+            Ok(Response::new(self.0.clone()))
+        }
+
+        type WatchVerificationResultStream = Stream;
+
+        async fn watch_verification_result(
+            &self,
+            _: Request<pb::WatchVerificationResultRequest>,
+        ) -> Result<Response<Stream>, Status> {
+            Err(Status::unimplemented("noop"))
+        }
+
+        async fn evaluate_verification_result(
+            &self,
+            _: Request<pb::EvaluateVerificationResultRequest>,
+        ) -> Result<Response<pb::VerificationResult>, Status> {
+            Err(Status::unimplemented("noop"))
+        }
+    }
+
+    /// Serves the canned answer with the transport settings the service uses, until killed.
+    pub fn serve(response: &Path) {
+        let canned = pb::VerificationResult::decode(&*std::fs::read(response).unwrap()).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            println!("listening on http://{}", listener.local_addr().unwrap());
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            Server::builder()
+                .max_concurrent_streams(1024)
+                .http2_adaptive_window(Some(true))
+                .add_service(VerdictServiceServer::new(Noop(canned)))
+                .serve_with_incoming(incoming)
+                .await
+                .unwrap();
+        });
+    }
+}

@@ -1,0 +1,9 @@
+//! Fuzz target `config`: see [`checks::config`].
+
+#![no_main]
+
+#[path = "checks.rs"]
+#[allow(dead_code)]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::config(data));
