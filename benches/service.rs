@@ -1433,7 +1433,6 @@ mod noop {
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             Server::builder()
                 .max_concurrent_streams(1024)
-                .http2_adaptive_window(Some(true))
                 .add_service(VerdictServiceServer::new(Noop(canned)))
                 .serve_with_incoming(incoming)
                 .await

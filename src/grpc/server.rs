@@ -108,8 +108,10 @@ pub async fn serve<B: Backend>(
         .trace_fn(crate::telemetry::rpc_span)
         .max_concurrent_streams(settings.max_concurrent_streams)
         .http2_keepalive_interval(Some(settings.http2_keepalive_interval))
-        .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout))
-        .http2_adaptive_window(Some(true));
+        .http2_keepalive_timeout(Some(settings.http2_keepalive_timeout));
+    // No adaptive flow-control window: it only sizes what the server *receives* (requests are
+    // small; hyper's fixed windows already hold a 16 MiB Evaluate body in a few round trips),
+    // and its BDP pings cost every call a PING frame each way (BENCHMARKS.md).
     if let Some(tls) = &settings.tls {
         builder = builder.tls_config(tls_config(tls)?)?;
     }

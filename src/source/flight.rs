@@ -1,6 +1,8 @@
-//! Single-flight: concurrent identical requests share one upstream call. The call runs in its
-//! own task, so a waiter that gives up (its deadline passed, its client went away) does not
-//! cancel it for the others; when the last waiter leaves, the call is aborted.
+//! Single-flight: concurrent identical requests share one upstream call. The call is a shared
+//! future that every waiter polls, so a waiter that gives up (its deadline passed, its client
+//! went away) does not cancel it for the others; when the last waiter leaves, the call is
+//! dropped (cancelled). It runs in the waiters' own tasks: no task is spawned per call, and no
+//! hand-over to another worker thread lies on the path of an uncached verdict (BENCHMARKS.md).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -10,7 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures::FutureExt as _;
 use futures::future::{BoxFuture, Shared};
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -26,7 +27,6 @@ struct Entry<V> {
     deadline: Instant,
     future: Shared<BoxFuture<'static, Option<V>>>,
     waiters: usize,
-    abort: AbortHandle,
 }
 
 impl<V> std::fmt::Debug for Entry<V> {
@@ -41,7 +41,7 @@ impl<V> std::fmt::Debug for Entry<V> {
 /// What a waiter got.
 #[derive(Debug)]
 pub struct Joined<V> {
-    /// The flight's result; `None` if the flight's task panicked.
+    /// The flight's result; `None` if the call panicked.
     pub value: Option<V>,
     /// Whether this waiter started the flight.
     pub leader: bool,
@@ -84,17 +84,16 @@ where
                 let done_key = key.clone();
                 let work = make(deadline);
                 // The call runs in the leader's span, so its upstream spans are children of the
-                // leader's RPC span.
-                let task = tokio::spawn(
-                    async move {
-                        let value = work.await;
-                        this.finish(&done_key, id);
-                        value
-                    }
-                    .instrument(tracing::Span::current()),
-                );
-                let abort = task.abort_handle();
-                let future = async move { task.await.ok() }.boxed().shared();
+                // leader's RPC span, whichever waiter polls it. A panic in it is the waiters'
+                // `None`, not a panic in every waiter.
+                let future = async move {
+                    let value = std::panic::AssertUnwindSafe(work).catch_unwind().await.ok();
+                    this.finish(&done_key, id);
+                    value
+                }
+                .instrument(tracing::Span::current())
+                .boxed()
+                .shared();
                 map.insert(
                     key.clone(),
                     Entry {
@@ -102,7 +101,6 @@ where
                         deadline,
                         future: future.clone(),
                         waiters: 1,
-                        abort,
                     },
                 );
                 (future, id, deadline, true)
@@ -134,7 +132,8 @@ where
     }
 }
 
-/// Leaves the flight on drop; the last waiter to leave an unfinished flight aborts it.
+/// Leaves the flight on drop; the last waiter to leave an unfinished flight removes it, which
+/// drops the call (the waiter's own clone of the future goes right after).
 struct Waiter<'a, K: Hash + Eq + Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'static> {
     flights: &'a Arc<SingleFlight<K, V>>,
     key: K,
@@ -153,8 +152,8 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static, V: Clone + Send + Sync + 'sta
             }
             _ => false,
         };
-        if last && let Some(entry) = map.remove(&self.key) {
-            entry.abort.abort();
+        if last {
+            map.remove(&self.key);
         }
     }
 }
@@ -265,6 +264,34 @@ mod tests {
         waiter.abort();
         // The call's future is dropped: it was aborted, not left running.
         dropped_rx.await.unwrap();
+        assert_eq!(flights.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_call_is_none_for_every_waiter_and_leaves_no_flight() {
+        let flights = Arc::new(SingleFlight::<&str, u32>::default());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let leader = {
+            let flights = Arc::clone(&flights);
+            tokio::spawn(async move {
+                flights
+                    .join("k", deadline, |_| async move {
+                        released.await.ok();
+                        panic!("the call panicked");
+                    })
+                    .await
+            })
+        };
+        until_waiters(&flights, 1).await;
+        let follower = {
+            let flights = Arc::clone(&flights);
+            tokio::spawn(async move { flights.join("k", deadline, |_| async { 2 }).await })
+        };
+        until_waiters(&flights, 2).await;
+        release.send(()).unwrap();
+        assert_eq!(leader.await.unwrap().value, None);
+        assert_eq!(follower.await.unwrap().value, None);
         assert_eq!(flights.in_flight(), 0);
     }
 }
