@@ -50,6 +50,13 @@ impl Telemetry {
     }
 }
 
+/// Whether spans are exported (the OpenTelemetry layer is installed). Spans that only traces
+/// show (the upstream attempt spans) are made only then: the log layer never shows them, and
+/// making one costs the registry's bookkeeping on every call and every poll (BENCHMARKS.md).
+pub fn spans_exported() -> bool {
+    OTEL_LAYER.load(Ordering::Relaxed)
+}
+
 /// Whether the standard variables ask for trace export.
 fn export_requested() -> bool {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());

@@ -394,15 +394,21 @@ impl ZolozClient {
             attempts += 1;
             let attempt_deadline = deadline.min(Instant::now() + inner.config.attempt_timeout);
             let started = Instant::now();
-            let span = tracing::info_span!(
-                "zoloz.call",
-                otel.kind = "client",
-                api = api.label(),
-                attempt = attempts,
-                http.status_code = tracing::field::Empty,
-                zoloz.result_code = tracing::field::Empty,
-                outcome = tracing::field::Empty,
-            );
+            // For exported traces only (`telemetry::spans_exported`): records on a disabled
+            // span are no-ops.
+            let span = if crate::telemetry::spans_exported() {
+                tracing::info_span!(
+                    "zoloz.call",
+                    otel.kind = "client",
+                    api = api.label(),
+                    attempt = attempts,
+                    http.status_code = tracing::field::Empty,
+                    zoloz.result_code = tracing::field::Empty,
+                    outcome = tracing::field::Empty,
+                )
+            } else {
+                tracing::Span::none()
+            };
             let outcome = tokio::time::timeout_at(attempt_deadline, self.attempt(api, body))
                 .instrument(span.clone())
                 .await;
@@ -535,7 +541,9 @@ impl ZolozClient {
                 attempts: 0,
             })?;
         let status = response.status();
-        tracing::Span::current().record("http.status_code", status.as_u16());
+        if crate::telemetry::spans_exported() {
+            tracing::Span::current().record("http.status_code", status.as_u16());
+        }
         if !status.is_success() {
             return Err(UpstreamError::HttpStatus {
                 status: status.as_u16(),
