@@ -834,21 +834,13 @@ async fn run(settings: Settings) {
     // 2. uncached: every call a new transaction id. The phase is cut in slices, and the crypto
     // floor is measured before, between and after them (with nothing else running): the
     // machine is shared and its speed drifts, so both figures must come from the same minutes.
+    let ops = Arc::new(CryptoOps::load(&keys));
     let crypto = {
-        let merchant = Arc::new(PrivateKey::from_file(&keys.join("merchant_private.pem")).unwrap());
-        let zoloz_private =
-            Arc::new(PrivateKey::from_file(&keys.join("zoloz_private.pem")).unwrap());
-        let zoloz_public = Arc::new(PublicKey::from_file(&keys.join("zoloz_public.pem")).unwrap());
         let budget = settings.crypto;
+        let ops = Arc::clone(&ops);
         move || {
-            let (merchant, zoloz_private, zoloz_public) = (
-                Arc::clone(&merchant),
-                Arc::clone(&zoloz_private),
-                Arc::clone(&zoloz_public),
-            );
-            tokio::task::spawn_blocking(move || {
-                crypto_floor(&merchant, &zoloz_private, &zoloz_public, budget)
-            })
+            let ops = Arc::clone(&ops);
+            tokio::task::spawn_blocking(move || crypto_floor(&ops, budget))
         }
     };
     load(&service_channels, CONCURRENCY, settings.warmup, move |n| {
@@ -863,7 +855,7 @@ async fn run(settings: Settings) {
     let mut loaded = Vec::new();
     for slice in 0..settings.slices {
         let machine = others.start(&[pid, simulator.pid(), std::process::id()]);
-        let sampler = FloorSampler::start(&keys);
+        let sampler = FloorSampler::start(Arc::clone(&ops));
         let before = cpu_ticks(pid);
         let part = load(
             &service_channels,
@@ -1082,27 +1074,62 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
+/// The operations of the crypto floor, with the service's signing code: the signature of a
+/// checkresult request with the merchant key, and the verification of a signed response.
+struct CryptoOps {
+    merchant: PrivateKey,
+    zoloz_public: PublicKey,
+    header: signing::SignatureHeader,
+}
+
+impl CryptoOps {
+    const TIME: &str = "2026-01-01T08:00:00+0800";
+    const REQUEST: &[u8] = br#"{"bizId":"b0000000000000000000000000000000","transactionId":"bench-000000-uncached-0000000","isReturnImage":"N"}"#;
+    const RESPONSE: [u8; 700] = [b'x'; 700];
+
+    fn load(keys: &Path) -> Self {
+        let zoloz = PrivateKey::from_file(&keys.join("zoloz_private.pem")).unwrap();
+        let header = signing::parse_signature_header(&signing::sign(
+            &zoloz,
+            Api::Connect.path(),
+            DEFAULT_CLIENT_ID,
+            Self::TIME,
+            &Self::RESPONSE,
+        ))
+        .unwrap();
+        Self {
+            merchant: PrivateKey::from_file(&keys.join("merchant_private.pem")).unwrap(),
+            zoloz_public: PublicKey::from_file(&keys.join("zoloz_public.pem")).unwrap(),
+            header,
+        }
+    }
+
+    fn sign(&self) {
+        std::hint::black_box(signing::sign(
+            &self.merchant,
+            Api::Connect.path(),
+            DEFAULT_CLIENT_ID,
+            Self::TIME,
+            std::hint::black_box(Self::REQUEST),
+        ));
+    }
+
+    fn verify(&self) {
+        signing::verify(
+            &self.zoloz_public,
+            Api::Connect.path(),
+            DEFAULT_CLIENT_ID,
+            Self::TIME,
+            std::hint::black_box(&Self::RESPONSE),
+            &self.header,
+        )
+        .unwrap();
+    }
+}
+
 /// Per-operation CPU time (not wall time: other processes share the machine) of one RSA-2048
-/// sign and one verify, with the service's signing code, over `budget` of CPU for signing and
-/// a quarter of it for verifying.
-fn crypto_floor(
-    merchant: &PrivateKey,
-    zoloz: &PrivateKey,
-    zoloz_public: &PublicKey,
-    budget: Duration,
-) -> (f64, f64) {
-    let path = Api::Connect.path();
-    let time = "2026-01-01T08:00:00+0800";
-    let request = br#"{"bizId":"b0000000000000000000000000000000","transactionId":"bench-000000-uncached-0000000","isReturnImage":"N"}"#;
-    let response = [b'x'; 700];
-    let header = signing::parse_signature_header(&signing::sign(
-        zoloz,
-        path,
-        DEFAULT_CLIENT_ID,
-        time,
-        &response,
-    ))
-    .unwrap();
+/// sign and one verify, over `budget` of CPU for signing and a quarter of it for verifying.
+fn crypto_floor(ops: &CryptoOps, budget: Duration) -> (f64, f64) {
     let per_op = |budget: Duration, op: &dyn Fn()| {
         let started = thread_cpu();
         let mut n = 0u32;
@@ -1114,27 +1141,10 @@ fn crypto_floor(
         }
         (thread_cpu() - started).as_secs_f64() * 1e6 / f64::from(n)
     };
-    let sign = per_op(budget, &|| {
-        std::hint::black_box(signing::sign(
-            merchant,
-            path,
-            DEFAULT_CLIENT_ID,
-            time,
-            std::hint::black_box(request),
-        ));
-    });
-    let verify = per_op(budget / 4, &|| {
-        signing::verify(
-            zoloz_public,
-            path,
-            DEFAULT_CLIENT_ID,
-            time,
-            std::hint::black_box(&response),
-            &header,
-        )
-        .unwrap();
-    });
-    (sign, verify)
+    (
+        per_op(budget, &|| ops.sign()),
+        per_op(budget / 4, &|| ops.verify()),
+    )
 }
 
 /// The crypto floor under the uncached phase's load: a thread of this process makes one sign
@@ -1150,45 +1160,17 @@ struct FloorSampler {
 impl FloorSampler {
     const EVERY: Duration = Duration::from_millis(10);
 
-    fn start(keys: &Path) -> Self {
-        let merchant = PrivateKey::from_file(&keys.join("merchant_private.pem")).unwrap();
-        let zoloz = PrivateKey::from_file(&keys.join("zoloz_private.pem")).unwrap();
-        let zoloz_public = PublicKey::from_file(&keys.join("zoloz_public.pem")).unwrap();
+    fn start(ops: Arc<CryptoOps>) -> Self {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
-            let (path, time) = (Api::Connect.path(), "2026-01-01T08:00:00+0800");
-            let request = br#"{"bizId":"b0000000000000000000000000000000","transactionId":"bench-000000-uncached-0000000","isReturnImage":"N"}"#;
-            let response = [b'x'; 700];
-            let header = signing::parse_signature_header(&signing::sign(
-                &zoloz,
-                path,
-                DEFAULT_CLIENT_ID,
-                time,
-                &response,
-            ))
-            .unwrap();
             let mut samples = Vec::new();
             while !flag.load(Ordering::Relaxed) {
                 std::thread::sleep(Self::EVERY);
                 let started = thread_cpu();
-                std::hint::black_box(signing::sign(
-                    &merchant,
-                    path,
-                    DEFAULT_CLIENT_ID,
-                    time,
-                    std::hint::black_box(request),
-                ));
+                ops.sign();
                 let signed = thread_cpu();
-                signing::verify(
-                    &zoloz_public,
-                    path,
-                    DEFAULT_CLIENT_ID,
-                    time,
-                    std::hint::black_box(&response),
-                    &header,
-                )
-                .unwrap();
+                ops.verify();
                 let verified = thread_cpu();
                 samples.push((
                     (signed - started).as_secs_f64() * 1e6,
