@@ -172,9 +172,7 @@ impl Core {
     ) -> Result<pb::VerificationResult, ServiceError> {
         let verdict = evaluate(&cached.facts, policy).map_err(ServiceError::from)?;
         let now = SystemTime::now();
-        let span = tracing::Span::current();
-        span.record("decision", verdict.decision.as_str());
-        span.record("from_cache", source == Source::Cache);
+        crate::telemetry::record_answer(verdict.decision.as_str(), source == Source::Cache);
         let quiet = origin == QueryOrigin::WatchPoll && !verdict.decision.is_terminal();
         if !quiet {
             self.metrics
@@ -370,9 +368,7 @@ impl Backend for Core {
     ) -> Result<pb::VerificationResult, ServiceError> {
         let tenant = self.tenant(query.tenant.as_deref())?;
         let policy = self.policy(Some(tenant), query.policy.as_deref())?;
-        let span = tracing::Span::current();
-        span.record("product", query.product.label());
-        span.record("tenant", tenant.name.as_str());
+        crate::telemetry::record_query(query.product.label(), Some(tenant.name.as_str()));
         let key = Key {
             tenant: tenant.name.clone(),
             product: query.product,
@@ -442,9 +438,8 @@ impl Backend for Core {
             None => self.tenants.get(&self.default_tenant),
         };
         let policy = self.policy(tenant.map(|t| &**t), query.policy.as_deref())?;
+        crate::telemetry::record_query(query.product.label(), tenant.map(|t| t.name.as_str()));
         let tenant_name = tenant.map(|t| t.name.as_str()).unwrap_or_default();
-        let span = tracing::Span::current();
-        span.record("product", query.product.label());
         let root: serde_json::Value = serde_json::from_slice(&query.body).map_err(|e| {
             ServiceError::new(
                 ErrorReason::UpstreamMalformedResponse,

@@ -165,11 +165,11 @@ impl<'writer> FormatFields<'writer> for AppendJsonFields {
         mut writer: Writer<'writer>,
         fields: R,
     ) -> fmt::Result {
-        let mut members = JsonMembers::default();
-        fields.record(&mut members);
-        writer.write_char('{')?;
-        writer.write_str(&members.0)?;
-        writer.write_char('}')
+        let mut object = String::with_capacity(256);
+        object.push('{');
+        fields.record(&mut JsonMembers::new(&mut object));
+        object.push('}');
+        writer.write_str(&object)
     }
 
     fn add_fields(
@@ -177,57 +177,59 @@ impl<'writer> FormatFields<'writer> for AppendJsonFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut members = JsonMembers::default();
-        fields.record(&mut members);
-        if members.0.is_empty() {
-            return Ok(());
-        }
         let stored = &mut current.fields;
-        if stored.is_empty() || stored == "{}" {
-            stored.clear();
-            stored.push('{');
-        } else if stored.ends_with('}') {
-            stored.pop();
-            stored.push(',');
-        } else {
+        if stored.is_empty() {
+            stored.push_str("{}");
+        }
+        if !stored.ends_with('}') {
             return Err(fmt::Error);
         }
-        stored.push_str(&members.0);
+        // Written in place of the closing brace, which is put back after.
+        stored.pop();
+        let mut members = JsonMembers::new(stored);
+        members.first = members.out.ends_with('{');
+        fields.record(&mut members);
         stored.push('}');
         Ok(())
     }
 }
 
-/// `"name":value` pairs, comma-separated, with the value types `JsonVisitor` gives them
-/// (numbers, booleans, strings; `Debug` and `Display` values as strings; non-finite floats as
-/// `null`).
-#[derive(Default)]
-struct JsonMembers(String);
+/// Appends `"name":value` pairs, comma-separated, to a JSON object being written, with the
+/// value types `JsonVisitor` gives them (numbers, booleans, strings; `Debug` and `Display`
+/// values as strings; non-finite floats as `null`).
+struct JsonMembers<'a> {
+    out: &'a mut String,
+    first: bool,
+}
 
-impl JsonMembers {
+impl<'a> JsonMembers<'a> {
+    fn new(out: &'a mut String) -> Self {
+        Self { out, first: true }
+    }
+
     fn name(&mut self, field: &tracing::field::Field) {
-        if !self.0.is_empty() {
-            self.0.push(',');
+        if !std::mem::take(&mut self.first) {
+            self.out.push(',');
         }
         let name = field.name();
-        json_string(&mut self.0, name.strip_prefix("r#").unwrap_or(name));
-        self.0.push(':');
+        json_string(self.out, name.strip_prefix("r#").unwrap_or(name));
+        self.out.push(':');
     }
 
     fn number(&mut self, field: &tracing::field::Field, value: impl fmt::Display) {
         use fmt::Write as _;
         self.name(field);
-        let _ = write!(self.0, "{value}");
+        let _ = write!(self.out, "{value}");
     }
 }
 
-impl tracing::field::Visit for JsonMembers {
+impl tracing::field::Visit for JsonMembers<'_> {
     fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
         if value.is_finite() {
             self.number(field, value);
         } else {
             self.name(field);
-            self.0.push_str("null");
+            self.out.push_str("null");
         }
     }
 
@@ -245,7 +247,7 @@ impl tracing::field::Visit for JsonMembers {
 
     fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
         self.name(field);
-        json_string(&mut self.0, value);
+        json_string(self.out, value);
     }
 
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
@@ -254,7 +256,7 @@ impl tracing::field::Visit for JsonMembers {
             return;
         }
         self.name(field);
-        json_string(&mut self.0, &format!("{value:?}"));
+        json_string(self.out, &format!("{value:?}"));
     }
 }
 
@@ -305,28 +307,37 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// The span of one RPC, child of the caller's `traceparent` when there is one. Fields filled
-/// later: `product`, `decision`, `tenant`, `from_cache`.
+/// later: `product` and `tenant` ([`record_query`]), `decision` and `from_cache`
+/// ([`record_answer`]).
+///
+/// Without an exporter the span carries only what log lines use (method, trace id and the
+/// fields above): the OpenTelemetry attributes (`otel.*`, `rpc.system`, `rpc.service`) are
+/// read by the exporter alone, and every field a span is made with is formatted into the log
+/// layer's JSON for every RPC, logged or not (BENCHMARKS.md).
 pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
+    if !tracing::level_enabled!(tracing::Level::INFO) {
+        return tracing::Span::none();
+    }
     let path = request.uri().path();
     let method = path.rsplit('/').next().unwrap_or(path);
-    let span = tracing::info_span!(
-        "rpc",
-        otel.name = %path.trim_start_matches('/'),
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.service = crate::pb::SERVICE_NAME,
-        rpc.method = %method,
-        trace_id = tracing::field::Empty,
-        product = tracing::field::Empty,
-        tenant = tracing::field::Empty,
-        decision = tracing::field::Empty,
-        from_cache = tracing::field::Empty,
-    );
-    if span.is_disabled() {
-        return span;
-    }
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
     if OTEL_LAYER.load(Ordering::Relaxed) {
+        let span = tracing::info_span!(
+            "rpc",
+            otel.name = path.trim_start_matches('/'),
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.service = crate::pb::SERVICE_NAME,
+            rpc.method = method,
+            trace_id = tracing::field::Empty,
+            product = tracing::field::Empty,
+            tenant = tracing::field::Empty,
+            decision = tracing::field::Empty,
+            from_cache = tracing::field::Empty,
+        );
+        if span.is_disabled() {
+            return span;
+        }
         if parent.span().span_context().is_valid() {
             let _ = span.set_parent(parent);
         }
@@ -336,13 +347,23 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
         return span;
     }
     let remote = parent.span().span_context().trace_id();
-    let trace_id = if remote == TraceId::INVALID {
+    let trace_id = hex_trace_id(if remote == TraceId::INVALID {
         TraceId::from(rand::random::<u128>().max(1))
     } else {
         remote
+    });
+    let span = tracing::info_span!(
+        "rpc",
+        rpc.method = method,
+        trace_id = trace_id.as_str(),
+        product = tracing::field::Empty,
+        tenant = tracing::field::Empty,
+        decision = tracing::field::Empty,
+        from_cache = tracing::field::Empty,
+    );
+    if span.is_disabled() {
+        return span;
     }
-    .to_string();
-    span.record("trace_id", trace_id.as_str());
     span.with_subscriber(|(id, dispatch)| {
         if let Some(data) = dispatch
             .downcast_ref::<Registry>()
@@ -352,6 +373,30 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
         }
     });
     span
+}
+
+/// Records what an RPC asks about on the current (RPC) span, in one dispatch (the tenant
+/// when there is one).
+pub fn record_query(product: &str, tenant: Option<&str>) {
+    let span = tracing::Span::current();
+    tracing::record_all!(span, product = product, tenant = tenant);
+}
+
+/// Records what an RPC answered on the current (RPC) span, in one dispatch.
+pub fn record_answer(decision: &str, from_cache: bool) {
+    let span = tracing::Span::current();
+    tracing::record_all!(span, decision = decision, from_cache = from_cache);
+}
+
+/// 32 lowercase hex digits, as `TraceId`'s `Display` writes them (without `fmt`).
+fn hex_trace_id(id: TraceId) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for byte in id.to_bytes() {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 fn otel_trace_id(span: &tracing::Span) -> Option<String> {
@@ -431,10 +476,8 @@ mod tests {
                 .unwrap();
             let span = rpc_span(&request);
             let _entered = span.enter();
-            span.record("product", "connect");
-            span.record("decision", "APPROVED");
-            span.record("from_cache", false);
-            span.record("tenant", "a \"quoted\" name");
+            record_query("connect", Some("a \"quoted\" name"));
+            record_answer("APPROVED", false);
             let inner = tracing::info_span!("zoloz.call", api = "connect");
             inner.in_scope(|| tracing::info!(attempts = 2, "inside"));
             assert_eq!(
@@ -452,6 +495,8 @@ mod tests {
         assert_eq!(span["from_cache"], false);
         assert_eq!(span["tenant"], "a \"quoted\" name");
         assert_eq!(span["rpc.method"], "GetVerificationResult");
+        // Without an exporter the OpenTelemetry attributes are not made (nor formatted).
+        assert!(span.get("otel.kind").is_none() && span.get("rpc.system").is_none());
         assert_eq!(line["attempts"], 2);
     }
 
