@@ -266,14 +266,9 @@ impl Core {
             .map_err(ServiceError::from)?;
         let want_images = request.return_images;
         let api = response.api;
-        // Parse once: the product reader and the audit redaction share the tree.
-        let root: serde_json::Value = serde_json::from_slice(&response.body).map_err(|_| {
-            ServiceError::new(
-                ErrorReason::UpstreamMalformedResponse,
-                "the signed response is not json",
-            )
-        })?;
-        drop(response);
+        // Parsed once, by the client: the product reader and the audit redaction share the tree.
+        let root = response.json;
+        drop(response.body);
         let mut parsed = products::parse_value(product, &root, want_images)?;
         if let ProductFacts::FaceCapture(facts) = &mut parsed.facts.detail {
             facts.api = match api {

@@ -226,6 +226,8 @@ impl CheckResultRequest {
 pub struct VerifiedResponse {
     /// The plaintext JSON body.
     pub body: Bytes,
+    /// The same body, parsed (once, here: the result envelope is read from it).
+    pub json: serde_json::Value,
     /// `result.resultCode`.
     pub result_code: String,
     /// `result.resultStatus`.
@@ -557,7 +559,12 @@ impl ZolozClient {
             Some(encrypt) => self.open(encrypt, &raw)?,
             None => raw,
         };
-        let (code, status, message) = read_result(&plaintext)?;
+        let ResultEnvelope {
+            code,
+            status,
+            message,
+            root,
+        } = read_result(&plaintext)?;
         match classify_result_code(&code) {
             CodeClass::Failure(failure) => Err(UpstreamError::Failure {
                 failure,
@@ -568,6 +575,7 @@ impl ZolozClient {
             }),
             CodeClass::Outcome => Ok(VerifiedResponse {
                 body: plaintext,
+                json: root,
                 result_code: code,
                 result_status: status,
                 attempts: 0,
@@ -693,42 +701,47 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Byte
 
 /// Reads `result.resultCode`, `resultStatus`, `resultMessage` without copying the rest of the
 /// body (which may carry megabytes of images).
-fn read_result(body: &[u8]) -> Result<(String, String, String), UpstreamError> {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        result: Option<ResultField>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct ResultField {
-        result_code: Option<serde_json::Value>,
-        result_status: Option<serde_json::Value>,
-        result_message: Option<serde_json::Value>,
-    }
-    let envelope: Envelope = serde_json::from_slice(body)
-        // A fixed message: serde's would quote the body.
-        .map_err(|_| UpstreamError::Malformed("the body is not a checkresult envelope".into()))?;
-    let result = envelope
-        .result
-        .ok_or_else(|| UpstreamError::Malformed("the body has no result envelope".into()))?;
-    let code = match result.result_code {
-        Some(serde_json::Value::String(code)) => code,
+fn read_result(body: &[u8]) -> Result<ResultEnvelope, UpstreamError> {
+    // A fixed message: serde's would quote the body.
+    let not_envelope = || UpstreamError::Malformed("the body is not a checkresult envelope".into());
+    let root: serde_json::Value = serde_json::from_slice(body).map_err(|_| not_envelope())?;
+    let result = match root.as_object().ok_or_else(not_envelope)?.get("result") {
+        None | Some(serde_json::Value::Null) => {
+            return Err(UpstreamError::Malformed(
+                "the body has no result envelope".into(),
+            ));
+        }
+        Some(result) => result.as_object().ok_or_else(not_envelope)?,
+    };
+    let code = match result.get("resultCode") {
+        Some(serde_json::Value::String(code)) => code.clone(),
         _ => {
             return Err(UpstreamError::Malformed(
                 "result.resultCode is missing or not a string".into(),
             ));
         }
     };
-    let as_text = |v: Option<serde_json::Value>| match v {
-        Some(serde_json::Value::String(s)) => s,
+    let as_text = |v: Option<&serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
-        None => String::new(),
     };
-    Ok((
+    let status = as_text(result.get("resultStatus"));
+    let message = as_text(result.get("resultMessage"));
+    Ok(ResultEnvelope {
         code,
-        as_text(result.result_status),
-        as_text(result.result_message),
-    ))
+        status,
+        message,
+        root,
+    })
+}
+
+/// A checkresult body, parsed once: its `result` fields and the whole tree.
+struct ResultEnvelope {
+    code: String,
+    status: String,
+    message: String,
+    root: serde_json::Value,
 }
 
 #[cfg(test)]
