@@ -25,6 +25,14 @@
 //! `--callgrind DIR` (instead of the figures: instruction counts per cached and per uncached
 //! call under callgrind). `ZOLOZ_VERDICT_BENCH_SERVICE=PATH` measures another build of the
 //! service (to compare two versions in the same minutes).
+//!
+//! `--ab PATH [--slices N]` compares two builds (this package's service, or
+//! `ZOLOZ_VERDICT_BENCH_SERVICE`, as A; the binary at `PATH` as B) *paired*: both run at once
+//! against one simulator, the uncached load alternates between them in one-second slices (A
+//! first in even slices, B first in odd ones), and the concurrency-1 latency alternates in
+//! blocks of 25 calls (A, B and a direct call). Sequential runs of one build differ by more
+//! than most changes are worth on this shared machine (BENCHMARKS.md); paired, two identical
+//! builds agree within about 1 %.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -85,10 +93,177 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    match callgrind {
-        Some(dir) => runtime.block_on(callgrind_profile(&dir)),
-        None => runtime.block_on(run(Settings::new(quick, perf))),
+    let ab = args
+        .iter()
+        .position(|a| a == "--ab")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let slices = args
+        .iter()
+        .position(|a| a == "--slices")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().expect("--slices takes a number"));
+    match (callgrind, ab) {
+        (Some(dir), _) => runtime.block_on(callgrind_profile(&dir)),
+        (None, Some(b)) => runtime.block_on(paired(&b, slices.unwrap_or(20))),
+        (None, None) => runtime.block_on(run(Settings::new(quick, perf))),
     }
+}
+
+/// `--ab PATH`: two builds of the service, A and B, measured paired (see the module docs).
+/// Prints a table and, as its last line, one JSON object.
+async fn paired(b_binary: &Path, slices: usize) {
+    assert!(
+        b_binary.is_file(),
+        "--ab: no binary at {}",
+        b_binary.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let ticks = clock_ticks();
+    let run = run_id();
+    let mut simulator_command = Command::new(binary());
+    simulator_command
+        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
+        .arg(&keys);
+    let (_simulator, sim_url) = spawn_listening(
+        "simulator",
+        simulator_command,
+        &dir.path().join("simulator.log"),
+    );
+    let binaries = [service_binary(), b_binary.to_path_buf()];
+    let mut services = Vec::new();
+    for (binary, name) in binaries.iter().zip(["service-a", "service-b"]) {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let toml = service_toml(port, free_port(), &sim_url, &keys, None);
+        let mut proc = spawn_service_binary(binary, dir.path(), name, &toml);
+        wait_serving(&url, &mut proc).await;
+        let channels = channels(&url).await;
+        services.push((proc, url, channels));
+    }
+    eprintln!(
+        "paired: A {}, B {}, {slices} slices, work dir {}",
+        binaries[0].display(),
+        binaries[1].display(),
+        dir.path().display()
+    );
+    let uncached = move |tag: &'static str, slice: usize| {
+        move |n: u64| {
+            get(
+                Product::Connect,
+                format!("bench-{run}-ab-{tag}-{slice}-{n}"),
+            )
+        }
+    };
+    for (index, (_, _, channels)) in services.iter().enumerate() {
+        let tag = ["warm-a", "warm-b"][index];
+        load(
+            channels,
+            CONCURRENCY,
+            Duration::from_secs(1),
+            uncached(tag, 0),
+        )
+        .await;
+    }
+    // CPU per uncached verdict, the load alternating between A and B.
+    let mut cpu_ticks_of = [0u64; 2];
+    let mut verdicts = [0u64; 2];
+    for slice in 0..slices {
+        for turn in 0..2 {
+            let index = (slice + turn) % 2;
+            let (proc, _, channels) = &services[index];
+            let before = cpu_ticks(proc.pid());
+            let part = load(
+                channels,
+                CONCURRENCY,
+                Duration::from_secs(1),
+                uncached(["a", "b"][index], slice),
+            )
+            .await;
+            cpu_ticks_of[index] += cpu_ticks(proc.pid()) - before;
+            verdicts[index] += part.ok;
+        }
+    }
+    let cpu_us = |index: usize| {
+        cpu_ticks_of[index] as f64 * 1e6 / ticks as f64 / verdicts[index].max(1) as f64
+    };
+    // Latency at concurrency 1, in alternating blocks: direct, A, B.
+    let latency = {
+        let (sim_url, keys) = (sim_url.clone(), keys.clone());
+        let urls = [services[0].1.clone(), services[1].1.clone()];
+        let calls = slices * 100;
+        tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    let direct = direct_client(&sim_url, &keys);
+                    let mut clients = Vec::new();
+                    for url in &urls {
+                        clients.push(client(&channels(url).await[0]));
+                    }
+                    let mut samples: [Vec<u32>; 3] = Default::default();
+                    let mut n = 0u64;
+                    for round in 0..calls / 25 + 2 {
+                        for turn in 0..3 {
+                            let which = (round + turn) % 3;
+                            for _ in 0..25 {
+                                n += 1;
+                                let id = format!("bench-{run}-ab-lat-{n}");
+                                let started = Instant::now();
+                                if which == 0 {
+                                    direct
+                                        .checkresult(Product::Connect, &connect_request(&id), None)
+                                        .await
+                                        .unwrap();
+                                } else {
+                                    clients[which - 1]
+                                        .get_verification_result(get(Product::Connect, id))
+                                        .await
+                                        .unwrap();
+                                }
+                                // The first two rounds warm the connections.
+                                if round >= 2 {
+                                    samples[which].push(started.elapsed().as_micros() as u32);
+                                }
+                            }
+                        }
+                    }
+                    samples.map(|mut s| percentile(&mut s, 0.5))
+                })
+        })
+        .await
+        .unwrap()
+    };
+    let mut figures = Figures(serde_json::Map::new());
+    figures.set("slices", slices);
+    figures.set("a_verdicts", verdicts[0]);
+    figures.set("b_verdicts", verdicts[1]);
+    figures.set("a_cpu_us_per_uncached", round(cpu_us(0), 1));
+    figures.set("b_cpu_us_per_uncached", round(cpu_us(1), 1));
+    figures.set("b_over_a_cpu", round(cpu_us(1) / cpu_us(0), 4));
+    figures.set("direct_p50_us", round(latency[0], 0));
+    figures.set("a_p50_us", round(latency[1], 0));
+    figures.set("b_p50_us", round(latency[2], 0));
+    figures.set("b_over_a_p50", round(latency[2] / latency[1], 4));
+    println!("| figure | A | B | B / A |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| service CPU per uncached verdict (us) | {:.1} | {:.1} | {:.4} |",
+        cpu_us(0),
+        cpu_us(1),
+        cpu_us(1) / cpu_us(0)
+    );
+    println!(
+        "| p50 at concurrency 1 (us; direct {:.0}) | {:.0} | {:.0} | {:.4} |",
+        latency[0],
+        latency[1],
+        latency[2],
+        latency[2] / latency[1]
+    );
+    println!("{}", Value::Object(figures.0));
 }
 
 /// `--callgrind DIR`: the service under callgrind (instruction counts: exact and immune to the
@@ -497,9 +672,13 @@ zoloz_public_key_file = {zoloz:?}
 }
 
 fn spawn_service(dir: &Path, name: &'static str, toml: &str) -> Proc {
+    spawn_service_binary(&service_binary(), dir, name, toml)
+}
+
+fn spawn_service_binary(binary: &Path, dir: &Path, name: &'static str, toml: &str) -> Proc {
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, toml).unwrap();
-    let child = Command::new(service_binary())
+    let child = Command::new(binary)
         .args(["serve", "--config"])
         .arg(&config)
         .stdout(File::create(dir.join(format!("{name}.stdout"))).unwrap())
