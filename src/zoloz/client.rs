@@ -699,8 +699,9 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Byte
     Ok(buffer.freeze())
 }
 
-/// Reads `result.resultCode`, `resultStatus`, `resultMessage` without copying the rest of the
-/// body (which may carry megabytes of images).
+/// Parses the body once and reads `result.resultCode`, `resultStatus` and `resultMessage` from
+/// it; the tree goes on to the product reader (`VerifiedResponse::json`), so that a body with
+/// megabytes of images is parsed once, not twice.
 fn read_result(body: &[u8]) -> Result<ResultEnvelope, UpstreamError> {
     // A fixed message: serde's would quote the body.
     let not_envelope = || UpstreamError::Malformed("the body is not a checkresult envelope".into());
