@@ -78,31 +78,20 @@ fn main() {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
     let quick = args.iter().any(|a| a == "--quick");
-    let perf = args
-        .iter()
-        .position(|a| a == "--perf")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let callgrind = args
-        .iter()
-        .position(|a| a == "--callgrind")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
+    let perf = value("--perf").map(PathBuf::from);
+    let callgrind = value("--callgrind").map(PathBuf::from);
+    let ab = value("--ab").map(PathBuf::from);
+    let slices = value("--slices").map(|n| n.parse().expect("--slices takes a number"));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let ab = args
-        .iter()
-        .position(|a| a == "--ab")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
-    let slices = args
-        .iter()
-        .position(|a| a == "--slices")
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse().expect("--slices takes a number"));
     match (callgrind, ab) {
         (Some(dir), _) => runtime.block_on(callgrind_profile(&dir)),
         (None, Some(b)) => runtime.block_on(paired(&b, slices.unwrap_or(20))),
@@ -122,15 +111,7 @@ async fn paired(b_binary: &Path, slices: usize) {
     let keys = dir.path().join("keys");
     let ticks = clock_ticks();
     let run = run_id();
-    let mut simulator_command = Command::new(binary());
-    simulator_command
-        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
-        .arg(&keys);
-    let (_simulator, sim_url) = spawn_listening(
-        "simulator",
-        simulator_command,
-        &dir.path().join("simulator.log"),
-    );
+    let (_simulator, sim_url) = spawn_simulator(dir.path(), &keys);
     let binaries = [service_binary(), b_binary.to_path_buf()];
     let mut services = Vec::new();
     for (binary, name) in binaries.iter().zip(["service-a", "service-b"]) {
@@ -193,49 +174,42 @@ async fn paired(b_binary: &Path, slices: usize) {
         let (sim_url, keys) = (sim_url.clone(), keys.clone());
         let urls = [services[0].1.clone(), services[1].1.clone()];
         let calls = slices * 100;
-        tokio::task::spawn_blocking(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let direct = direct_client(&sim_url, &keys);
-                    let mut clients = Vec::new();
-                    for url in &urls {
-                        clients.push(client(&channels(url).await[0]));
-                    }
-                    let mut samples: [Vec<u32>; 3] = Default::default();
-                    let mut n = 0u64;
-                    for round in 0..calls / 25 + 2 {
-                        for turn in 0..3 {
-                            let which = (round + turn) % 3;
-                            for _ in 0..25 {
-                                n += 1;
-                                let id = format!("bench-{run}-ab-lat-{n}");
-                                let started = Instant::now();
-                                if which == 0 {
-                                    direct
-                                        .checkresult(Product::Connect, &connect_request(&id), None)
-                                        .await
-                                        .unwrap();
-                                } else {
-                                    clients[which - 1]
-                                        .get_verification_result(get(Product::Connect, id))
-                                        .await
-                                        .unwrap();
-                                }
-                                // The first two rounds warm the connections.
-                                if round >= 2 {
-                                    samples[which].push(started.elapsed().as_micros() as u32);
-                                }
-                            }
+        on_one_thread(move || async move {
+            let direct = direct_client(&sim_url, &keys);
+            let mut clients = Vec::new();
+            for url in &urls {
+                clients.push(client(&channels(url).await[0]));
+            }
+            let mut samples: [Vec<u32>; 3] = Default::default();
+            let mut n = 0u64;
+            for round in 0..calls / 25 + 2 {
+                for turn in 0..3 {
+                    let which = (round + turn) % 3;
+                    for _ in 0..25 {
+                        n += 1;
+                        let id = format!("bench-{run}-ab-lat-{n}");
+                        let started = Instant::now();
+                        if which == 0 {
+                            direct
+                                .checkresult(Product::Connect, &connect_request(&id), None)
+                                .await
+                                .unwrap();
+                        } else {
+                            clients[which - 1]
+                                .get_verification_result(get(Product::Connect, id))
+                                .await
+                                .unwrap();
+                        }
+                        // The first two rounds warm the connections.
+                        if round >= 2 {
+                            samples[which].push(started.elapsed().as_micros() as u32);
                         }
                     }
-                    samples.map(|mut s| percentile(&mut s, 0.5))
-                })
+                }
+            }
+            samples.map(|mut s| percentile(&mut s, 0.5))
         })
         .await
-        .unwrap()
     };
     let mut figures = Figures(serde_json::Map::new());
     figures.set("slices", slices);
@@ -277,15 +251,7 @@ async fn callgrind_profile(out: &Path) {
     let out = std::fs::canonicalize(out).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys");
-    let mut simulator_command = Command::new(binary());
-    simulator_command
-        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
-        .arg(&keys);
-    let (_simulator, sim_url) = spawn_listening(
-        "simulator",
-        simulator_command,
-        &dir.path().join("simulator.log"),
-    );
+    let (_simulator, sim_url) = spawn_simulator(dir.path(), &keys);
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let config = dir.path().join("service.toml");
@@ -579,6 +545,36 @@ fn service_binary() -> PathBuf {
 
 fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_zoloz-verdict"))
+}
+
+/// Runs `make()`'s future on a thread of its own, with a single-threaded runtime: at
+/// concurrency 1 the caller's own tasks (the channel's buffer, the connection) then never wait
+/// for another thread to wake up.
+async fn on_one_thread<F, Fut, T>(make: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(make())
+    })
+    .await
+    .unwrap()
+}
+
+/// The simulator as a separate process with fresh keys written to `keys`; returns it with its
+/// URL.
+fn spawn_simulator(dir: &Path, keys: &Path) -> (Proc, String) {
+    let mut command = Command::new(binary());
+    command
+        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
+        .arg(keys);
+    spawn_listening("simulator", command, &dir.join("simulator.log"))
 }
 
 /// Starts a process that prints `listening on <url>` on stdout, and returns it with the URL.
@@ -901,15 +897,7 @@ async fn run(settings: Settings) {
     );
 
     // The simulator: a separate process with fresh keys.
-    let mut simulator_command = Command::new(binary());
-    simulator_command
-        .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
-        .arg(&keys);
-    let (simulator, sim_url) = spawn_listening(
-        "simulator",
-        simulator_command,
-        &dir.path().join("simulator.log"),
-    );
+    let (simulator, sim_url) = spawn_simulator(dir.path(), &keys);
 
     // The service: a separate process, audit off.
     let port = free_port();
@@ -1107,22 +1095,13 @@ async fn run(settings: Settings) {
             keys.clone(),
         );
         let calls = settings.latency_calls;
-        tokio::task::spawn_blocking(move || {
-            // One thread for the caller: at concurrency 1 the client's own tasks (the channel's
-            // buffer, the connection) then never wait for another thread to wake up.
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async move {
-                    let direct = direct_client(&sim_url, &keys);
-                    let service = channels(&service_url).await;
-                    let noop = channels(&noop_url).await;
-                    latencies(&direct, &service[0], &noop[0], run, calls).await
-                })
+        on_one_thread(move || async move {
+            let direct = direct_client(&sim_url, &keys);
+            let service = channels(&service_url).await;
+            let noop = channels(&noop_url).await;
+            latencies(&direct, &service[0], &noop[0], run, calls).await
         })
         .await
-        .unwrap()
     };
     figures.set("direct_p50_us", round(latency.direct, 0));
     figures.set("service_p50_us", round(latency.service, 0));
