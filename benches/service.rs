@@ -78,16 +78,31 @@ fn main() {
         return;
     }
     let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
+    let usage = |message: String| -> ! {
+        eprintln!("bench service: {message}");
+        std::process::exit(2)
+    };
+    let value = |flag: &str| -> Option<&String> {
+        let at = args.iter().position(|a| a == flag)?;
+        match args.get(at + 1) {
+            Some(value) if !value.starts_with("--") => Some(value),
+            _ => usage(format!("{flag} needs a value")),
+        }
     };
     let quick = args.iter().any(|a| a == "--quick");
     let perf = value("--perf").map(PathBuf::from);
     let callgrind = value("--callgrind").map(PathBuf::from);
     let ab = value("--ab").map(PathBuf::from);
-    let slices = value("--slices").map(|n| n.parse().expect("--slices takes a number"));
+    let slices = value("--slices").map(|n| match n.parse::<usize>() {
+        Ok(n) if n > 0 => n,
+        _ => usage(format!("--slices takes a number above 0, not {n:?}")),
+    });
+    if callgrind.is_some() && ab.is_some() {
+        usage("--callgrind and --ab are two different runs: give one".into());
+    }
+    if slices.is_some() && ab.is_none() {
+        usage("--slices goes with --ab".into());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -163,6 +178,14 @@ async fn paired(b_binary: &Path, slices: usize) {
             )
             .await;
             cpu_ticks_of[index] += cpu_ticks(proc.pid()) - before;
+            // A failed call costs CPU without making a verdict: the comparison would be skewed.
+            assert_eq!(
+                part.errors,
+                0,
+                "service {} failed calls (first: {})",
+                ["A", "B"][index],
+                part.first_error.as_deref().unwrap_or("?")
+            );
             verdicts[index] += part.ok;
         }
     }

@@ -222,7 +222,7 @@ impl CheckResultRequest {
 }
 
 /// A verified (and, where needed, decrypted) response whose result code is not a failure.
-#[derive(Clone)]
+/// Not `Clone`: the body and its tree may hold megabytes of images.
 pub struct VerifiedResponse {
     /// The plaintext JSON body.
     pub body: Bytes,
@@ -556,7 +556,12 @@ impl ZolozClient {
         let raw = read_capped(response, config.max_response_bytes).await?;
         self.verify(path, &headers, &raw)?;
         let plaintext = match headers.get("Encrypt") {
-            Some(encrypt) => self.open(encrypt, &raw)?,
+            Some(encrypt) => {
+                let opened = self.open(encrypt, &raw)?;
+                // The ciphertext is not needed again: not held while the plaintext is parsed.
+                drop(raw);
+                opened
+            }
             None => raw,
         };
         let ResultEnvelope {
@@ -805,8 +810,19 @@ mod tests {
     #[test]
     fn result_envelope_is_required() {
         assert!(read_result(br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"}}"#).is_ok());
+        // A repeated key keeps its last value, as everywhere else in the body (the product
+        // reader reads the same tree, so the code and the facts can never disagree).
+        let repeated = read_result(
+            br#"{"result":{"resultCode":"SYSTEM_ERROR","resultCode":"SUCCESS"},"x":1}"#,
+        )
+        .unwrap();
+        assert_eq!(repeated.code, "SUCCESS");
+        assert_eq!(repeated.root["result"]["resultCode"], "SUCCESS");
         for bad in [
             &b"[]"[..],
+            br#"[{"resultCode":"SUCCESS"}]"#,
+            br#"{"result":["SUCCESS"]}"#,
+            br#"{"result":null}"#,
             b"{}",
             b"{\"result\":{}}",
             b"{\"result\":{\"resultCode\":5}}",
