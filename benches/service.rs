@@ -36,6 +36,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "../tests/support/serving.rs"]
+mod serving;
+
 use std::fs::File;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -707,36 +710,16 @@ fn spawn_service_binary(binary: &Path, dir: &Path, name: &'static str, toml: &st
     Proc { name, child }
 }
 
-/// Waits until the gRPC health check answers SERVING.
+/// Waits until the gRPC health check answers SERVING; fails at once if the process exited.
 async fn wait_serving(url: &str, proc: &mut Proc) {
-    let started = Instant::now();
-    loop {
-        if let Ok(Some(status)) = proc.child.try_wait() {
-            panic!("{} exited with {status}", proc.name);
-        }
-        if let Ok(channel) = Endpoint::from_shared(url.to_string())
-            .unwrap()
-            .connect()
-            .await
-        {
-            let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-            let serving = health
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .is_ok_and(|r| r.get_ref().status == 1);
-            if serving {
-                return;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{} did not become SERVING",
-            proc.name
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    serving::wait_serving(url, || {
+        proc.child
+            .try_wait()
+            .ok()
+            .flatten()
+            .map(|status| format!("{} exited with {status}", proc.name))
+    })
+    .await;
 }
 
 async fn channels(url: &str) -> Vec<Channel> {

@@ -20,6 +20,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/serving.rs"]
+mod serving;
+
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::PathBuf;
@@ -465,30 +468,6 @@ async fn start_simulator() -> RunningSimulator {
     Simulator::bind(config, "127.0.0.1:0").await.unwrap()
 }
 
-async fn wait_serving(url: &str) {
-    let started = Instant::now();
-    loop {
-        if let Ok(channel) = Endpoint::from_shared(url.to_string())
-            .unwrap()
-            .connect()
-            .await
-        {
-            let serving = tonic_health::pb::health_client::HealthClient::new(channel)
-                .check(tonic_health::pb::HealthCheckRequest::default())
-                .await
-                .is_ok_and(|r| r.get_ref().status == 1);
-            if serving {
-                return;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "service not SERVING"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a 75-second soak: cargo test --release --test soak -- --ignored --nocapture"]
 async fn fault_soak_then_sigterm_under_load() {
@@ -548,7 +527,7 @@ zoloz_public_key_file = {zoloz:?}
         .unwrap();
     let pid = service.id();
     let url = format!("http://127.0.0.1:{port}");
-    wait_serving(&url).await;
+    serving::wait_serving(&url, || None).await;
     let mut channels = Vec::new();
     for _ in 0..CONNECTIONS {
         channels.push(
