@@ -18,7 +18,8 @@
 //! `CONNECTIONS` HTTP/2 connections, for every server alike. The service runs with production
 //! defaults (JSON logs at info, metrics on) and audit records off; a second service with audit
 //! records to a file gives the `audit_*` figures. It prints a table and, as its last line, one
-//! JSON object with the figures.
+//! JSON object with the figures. A run in which any call failed (`failed_calls`) prints them
+//! and exits 1; the targets are reported, not asserted (CI runs `--quick` as a smoke test).
 //!
 //! Options (after `--`): `--quick` (about a minute), `--perf DIR` (record `perf` profiles of
 //! the service during the cached and uncached phases; the figures of such a run are inflated),
@@ -787,6 +788,10 @@ impl Load {
     }
 }
 
+/// Calls that failed in every `load` of this run: a failed call costs CPU without making a
+/// verdict, so a run with any is reported and then fails (exit 1).
+static FAILED_CALLS: AtomicU64 = AtomicU64::new(0);
+
 /// `concurrency` callers over `channels` for `duration`; call `n` sends `make(n)`.
 async fn load(
     channels: &[Channel],
@@ -839,6 +844,7 @@ async fn load(
         total.max_response_bytes = total.max_response_bytes.max(part.max_response_bytes);
     }
     total.elapsed = started.elapsed();
+    FAILED_CALLS.fetch_add(total.errors, Ordering::Relaxed);
     if total.errors > 0 {
         eprintln!(
             "warning: {} of {} calls failed (first: {})",
@@ -1220,7 +1226,15 @@ async fn run(settings: Settings) {
     figures.set("concurrency", CONCURRENCY as u64);
     figures.set("connections", CONNECTIONS as u64);
     figures.set("phase_s", settings.phase.as_secs());
+    let failed = FAILED_CALLS.load(Ordering::Relaxed);
+    figures.set("failed_calls", failed);
     report(figures);
+    if failed > 0 {
+        eprintln!(
+            "bench service: {failed} calls failed (warnings above); the figures are not valid"
+        );
+        std::process::exit(1);
+    }
 }
 
 fn image_request(transaction_id: String, extra: &str) -> CheckResultRequest {
