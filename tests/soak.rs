@@ -20,6 +20,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "support/names.rs"]
+mod names;
 #[path = "support/serving.rs"]
 mod serving;
 
@@ -45,6 +47,8 @@ use zoloz_verdict::simulator::{
     find,
 };
 use zoloz_verdict::zoloz::keys::PrivateKey;
+
+use crate::names::{decision_name, reason_names};
 
 /// Concurrent callers.
 const CALLERS: usize = 64;
@@ -160,21 +164,8 @@ fn got(result: Result<tonic::Response<pb::VerificationResult>, tonic::Status>) -
         Ok(response) => {
             let result = response.into_inner();
             Got::Verdict {
-                decision: result
-                    .decision()
-                    .as_str_name()
-                    .trim_start_matches("DECISION_")
-                    .to_string(),
-                reasons: result
-                    .reasons
-                    .iter()
-                    .map(|r| {
-                        r.code()
-                            .as_str_name()
-                            .trim_start_matches("REASON_CODE_")
-                            .to_string()
-                    })
-                    .collect(),
+                decision: decision_name(&result).to_string(),
+                reasons: reason_names(&result).map(str::to_string).collect(),
             }
         }
         Err(status) => match status.get_details_error_info() {

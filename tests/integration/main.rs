@@ -11,6 +11,8 @@ mod engine_table;
 mod explain_cli;
 mod harness;
 mod hostile;
+#[path = "../support/names.rs"]
+mod names;
 mod observability;
 mod readme;
 mod service;

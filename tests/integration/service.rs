@@ -14,24 +14,11 @@ use zoloz_verdict::pb;
 use zoloz_verdict::simulator::{Expected, catalogue};
 
 use crate::harness::{request, spawn_service};
-
-fn decision_name(result: &pb::VerificationResult) -> &'static str {
-    result
-        .decision()
-        .as_str_name()
-        .trim_start_matches("DECISION_")
-}
+use crate::names::decision_name;
 
 fn reason_names(result: &pb::VerificationResult) -> BTreeSet<String> {
-    result
-        .reasons
-        .iter()
-        .map(|r| {
-            r.code()
-                .as_str_name()
-                .trim_start_matches("REASON_CODE_")
-                .to_string()
-        })
+    crate::names::reason_names(result)
+        .map(str::to_string)
         .collect()
 }
 
