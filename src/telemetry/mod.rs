@@ -321,7 +321,7 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
     let path = request.uri().path();
     let method = path.rsplit('/').next().unwrap_or(path);
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(request.headers()));
-    if OTEL_LAYER.load(Ordering::Relaxed) {
+    if spans_exported() {
         let span = tracing::info_span!(
             "rpc",
             otel.name = path.trim_start_matches('/'),
@@ -410,7 +410,7 @@ fn otel_trace_id(span: &tracing::Span) -> Option<String> {
 /// The trace id of the current span (32 hex digits), when there is one.
 pub fn current_trace_id() -> Option<String> {
     let span = tracing::Span::current();
-    if OTEL_LAYER.load(Ordering::Relaxed) {
+    if spans_exported() {
         return otel_trace_id(&span);
     }
     let mut found = None;
