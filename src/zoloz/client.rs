@@ -1,4 +1,4 @@
-//! The ZOLOZ HTTP transport: one reqwest client built once; each call signs (RSA or AK/SK),
+//! The ZOLOZ client: built once over one [`Transport`]; each call signs (RSA or AK/SK),
 //! optionally seals (`RSA_AES`), sends, verifies the response signature and its freshness
 //! (fail closed), opens the envelope, reads the result code, and retries what DESIGN.md
 //! section 4 allows with full-jitter backoff inside the caller's deadline and a retry budget.
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use time::OffsetDateTime;
 use tokio::time::Instant;
 use tower::retry::budget::{Budget as _, TpsBudget};
@@ -21,6 +21,7 @@ use super::envelope;
 use super::error::UpstreamError;
 use super::keys::{PrivateKey, PublicKey};
 use super::signing;
+use super::transport::Transport;
 use crate::domain::{CodeClass, Product, classify_result_code};
 
 /// The source of the current time (Request-Time, freshness). Injectable so tests can skew it.
@@ -140,6 +141,25 @@ pub struct ClientConfig {
     pub freshness_window: Duration,
     /// Retries.
     pub retry: RetryConfig,
+    /// An HTTP proxy for the ZOLOZ calls. `None`: the one named by `HTTPS_PROXY` (for an https
+    /// base URL), `HTTP_PROXY` (http) or `ALL_PROXY`, with `NO_PROXY`, if any; else direct.
+    pub http_proxy: Option<ProxyUrl>,
+}
+
+/// A proxy URL. Its `Debug` hides the user information (`user:password@`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxyUrl(pub String);
+
+impl fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((_, host)) => write!(f, "\"{scheme}://***@{host}\""),
+                None => write!(f, "{:?}", self.0),
+            },
+            None => write!(f, "{:?}", self.0),
+        }
+    }
 }
 
 impl ClientConfig {
@@ -157,6 +177,7 @@ impl ClientConfig {
             max_response_bytes: 32 * 1024 * 1024,
             freshness_window: Duration::from_secs(300),
             retry: RetryConfig::default(),
+            http_proxy: None,
         }
     }
 }
@@ -167,7 +188,7 @@ pub enum ClientBuildError {
     /// Encryption needs RSA keys.
     #[error("encryption (RSA_AES) needs the RSA auth mode, not AK/SK")]
     EncryptionNeedsRsa,
-    /// reqwest refused the settings.
+    /// The HTTP transport refused the settings.
     #[error("cannot build the http client: {0}")]
     Http(String),
 }
@@ -274,10 +295,7 @@ pub struct ZolozClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
-    /// The URL of every API, parsed once: reqwest would otherwise parse (and IDNA-map) the
-    /// text of the URL at every call.
-    urls: Vec<(Api, reqwest::Url)>,
+    transport: Transport,
     config: ClientConfig,
     clock: Arc<dyn Clock>,
     budget: TpsBudget,
@@ -311,30 +329,16 @@ impl ZolozClient {
         if config.encrypt && matches!(config.auth, Auth::AkSk { .. }) {
             return Err(ClientBuildError::EncryptionNeedsRsa);
         }
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(config.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            // A signed POST is never replayed to another location.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let base = reqwest::Url::parse(config.base_url.as_str())
             .map_err(|e| ClientBuildError::Http(e.to_string()))?;
-        let urls = [
-            Api::FaceCaptureV1a,
-            Api::FaceCaptureV1,
-            Api::FaceCompare,
-            Api::Connect,
-            Api::IdRecognition,
-            Api::AuthenticationTest,
-        ]
-        .into_iter()
-        .map(|api| {
-            reqwest::Url::parse(&config.base_url.url(api))
-                .map(|url| (api, url))
-                .map_err(|e| ClientBuildError::Http(e.to_string()))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        let transport = Transport::new(
+            &base,
+            config.http_proxy.as_ref().map(|p| p.0.as_str()),
+            config.connect_timeout,
+            USER_AGENT,
+            |name| std::env::var(name).ok(),
+        )
+        .map_err(ClientBuildError::Http)?;
         let budget = TpsBudget::new(
             Duration::from_secs(10),
             config.retry.budget_min_per_sec,
@@ -342,8 +346,7 @@ impl ZolozClient {
         );
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
-                urls,
+                transport,
                 config,
                 clock,
                 budget,
@@ -522,38 +525,20 @@ impl ZolozClient {
         headers.insert("Request-Time", header_value(&time)?);
         headers.insert("Signature", header_value(&signature)?);
 
-        let url = match inner.urls.iter().find(|(a, _)| *a == api) {
-            Some((_, url)) => url.clone(),
-            None => reqwest::Url::parse(&config.base_url.url(api)).map_err(|e| {
-                UpstreamError::Transport {
-                    message: e.to_string(),
-                    attempts: 0,
-                }
-            })?,
-        };
         let response = inner
-            .http
-            .post(url)
-            .headers(headers)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| UpstreamError::Transport {
-                message: transport_message(&e),
-                attempts: 0,
-            })?;
-        let status = response.status();
+            .transport
+            .post(path, headers, body, config.max_response_bytes)
+            .await?;
         if crate::telemetry::spans_exported() {
-            tracing::Span::current().record("http.status_code", status.as_u16());
+            tracing::Span::current().record("http.status_code", response.status.as_u16());
         }
-        if !status.is_success() {
+        if !response.status.is_success() {
             return Err(UpstreamError::HttpStatus {
-                status: status.as_u16(),
+                status: response.status.as_u16(),
                 attempts: 0,
             });
         }
-        let headers = response.headers().clone();
-        let raw = read_capped(response, config.max_response_bytes).await?;
+        let (headers, raw) = (response.headers, response.body);
         self.verify(path, &headers, &raw)?;
         let plaintext = match headers.get("Encrypt") {
             Some(encrypt) => {
@@ -661,47 +646,6 @@ fn header_value(value: &str) -> Result<HeaderValue, UpstreamError> {
         message: "a header value is not valid ASCII".into(),
         attempts: 0,
     })
-}
-
-/// reqwest's Display for a connect error is terse; add the cause chain (no URLs with secrets
-/// exist here: the URL is the configured base URL).
-fn transport_message(error: &reqwest::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
-async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Bytes, UpstreamError> {
-    if let Some(len) = response.content_length()
-        && len > cap as u64
-    {
-        return Err(UpstreamError::Malformed(format!(
-            "response body of {len} bytes exceeds the limit of {cap}"
-        )));
-    }
-    let mut buffer =
-        bytes::BytesMut::with_capacity(response.content_length().map_or(16 * 1024, |l| l as usize));
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| UpstreamError::Transport {
-            message: transport_message(&e),
-            attempts: 0,
-        })?
-    {
-        if buffer.len() + chunk.len() > cap {
-            return Err(UpstreamError::Malformed(format!(
-                "response body exceeds the limit of {cap} bytes"
-            )));
-        }
-        buffer.extend_from_slice(&chunk);
-    }
-    Ok(buffer.freeze())
 }
 
 /// Parses the body once and reads `result.resultCode`, `resultStatus` and `resultMessage` from

@@ -14,3 +14,4 @@ pub mod keys;
 pub mod products;
 pub mod redact;
 pub mod signing;
+pub mod transport;

@@ -19,4 +19,5 @@ mod service;
 mod signing_oracle;
 mod simulator;
 mod tls;
+mod upstream_http;
 mod vectors;

@@ -13,12 +13,12 @@ use zoloz_verdict::pb::verdict_service_client::VerdictServiceClient;
 
 use crate::harness::{request, spawn_service};
 
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
+pub(crate) struct Ca {
+    pub(crate) issuer: Issuer<'static, KeyPair>,
+    pub(crate) pem: String,
 }
 
-fn ca(name: &str) -> Ca {
+pub(crate) fn ca(name: &str) -> Ca {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -31,7 +31,7 @@ fn ca(name: &str) -> Ca {
 }
 
 /// A leaf certificate for `names`, signed by `ca`: (cert PEM, key PEM).
-fn leaf(ca: &Ca, names: &[&str]) -> (String, String) {
+pub(crate) fn leaf(ca: &Ca, names: &[&str]) -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let params =
         CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
