@@ -18,10 +18,11 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONNECTION, HOST, HeaderMap, HeaderValue, USER_AGENT};
+use http::header::{ACCEPT, CONNECTION, HOST, HeaderMap, HeaderValue, USER_AGENT};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
@@ -37,6 +38,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Idle connections kept at most (the rest are closed when their call ends).
 const MAX_IDLE: usize = 256;
+
+/// TCP keepalive on every connection, as reqwest sets it: a NAT or firewall that forgets
+/// silent connections sooner than [`IDLE_TIMEOUT`] is noticed, and so is a peer that vanishes
+/// during a call.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// An answer: the status and headers, and for a 2xx status the whole body.
 #[derive(Debug)]
@@ -190,6 +196,8 @@ pub struct Pool {
     port: u16,
     /// The `Host` header.
     authority: HeaderValue,
+    /// `host:port` as people write it (IPv6 in brackets), for messages.
+    target: String,
     user_agent: HeaderValue,
     /// TLS (for `https`): the connector and the name the certificate must carry.
     tls: Option<(
@@ -198,7 +206,10 @@ pub struct Pool {
     )>,
     connect_timeout: Duration,
     /// Most recently used last: calls take the warmest connection; the oldest expire first.
-    idle: Mutex<VecDeque<Idle>>,
+    idle: Arc<Mutex<VecDeque<Idle>>>,
+    /// Whether the task that closes expired idle connections runs (started with the first
+    /// idle connection, inside the runtime).
+    sweeping: std::sync::atomic::AtomicBool,
 }
 
 /// Why an exchange on a connection produced no answer.
@@ -243,43 +254,72 @@ impl Pool {
             host: connect_host,
             port,
             authority: HeaderValue::from_str(&authority).map_err(|e| e.to_string())?,
-            user_agent: HeaderValue::from_static(user_agent),
+            target: format!("{host}:{port}"),
+            user_agent: HeaderValue::from_str(user_agent)
+                .map_err(|_| format!("the user agent {user_agent:?} is not a header value"))?,
             tls,
             connect_timeout,
-            idle: Mutex::new(VecDeque::new()),
+            idle: Arc::new(Mutex::new(VecDeque::new())),
+            sweeping: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
-    /// Idle connections now (for tests).
-    pub fn idle_connections(&self) -> usize {
-        self.lock_idle().len()
-    }
-
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
-        // The lock guards a plain list; a panic elsewhere cannot leave it inconsistent.
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.idle)
     }
 
     /// The warmest idle connection that has not expired.
     fn take_idle(&self) -> Option<Connection> {
-        let mut idle = self.lock_idle();
-        while let Some(oldest) = idle.front() {
-            if oldest.since.elapsed() < IDLE_TIMEOUT {
-                break;
-            }
-            idle.pop_front();
-        }
-        idle.pop_back().map(|i| i.connection)
+        let (taken, expired) = {
+            let mut idle = self.lock_idle();
+            let expired = drain_expired(&mut idle);
+            (idle.pop_back().map(|i| i.connection), expired)
+        };
+        // Closed outside the lock.
+        drop(expired);
+        taken
     }
 
     fn put_idle(&self, connection: Connection) {
-        let mut idle = self.lock_idle();
-        if idle.len() >= MAX_IDLE {
-            idle.pop_front();
+        let evicted = {
+            let mut idle = self.lock_idle();
+            let mut evicted = drain_expired(&mut idle);
+            if idle.len() >= MAX_IDLE {
+                evicted.extend(idle.pop_front());
+            }
+            idle.push_back(Idle {
+                connection,
+                since: std::time::Instant::now(),
+            });
+            evicted
+        };
+        drop(evicted);
+        self.start_sweeping();
+    }
+
+    /// Idle connections are otherwise only looked at when a call comes: after a burst and no
+    /// traffic, they would stay open (the server's side closed) until the next one. A task
+    /// closes the expired ones; it ends when the pool is dropped.
+    fn start_sweeping(&self) {
+        use std::sync::atomic::Ordering;
+        if self.sweeping.load(Ordering::Relaxed) || self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
         }
-        idle.push_back(Idle {
-            connection,
-            since: std::time::Instant::now(),
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.sweeping.store(false, Ordering::Release);
+            return;
+        };
+        let pool = Arc::downgrade(&self.idle);
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(IDLE_TIMEOUT / 4);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(idle) = pool.upgrade() else { return };
+                let expired = drain_expired(&mut lock(&idle));
+                drop(idle);
+                drop(expired);
+            }
         });
     }
 
@@ -298,6 +338,9 @@ impl Pool {
         request
             .headers_mut()
             .insert(USER_AGENT, self.user_agent.clone());
+        request
+            .headers_mut()
+            .insert(ACCEPT, HeaderValue::from_static("*/*"));
         // Idle connections first. One the server closed while it sat in the pool gives the
         // request back unsent; it goes on the next connection. ZOLOZ's APIs are idempotent,
         // but a request that was written is never sent twice here: that is the retry loop's
@@ -313,22 +356,55 @@ impl Pool {
         match self.exchange(connection, request, cap).await {
             Ok(response) => Ok(response),
             Err(ExchangeError::Unsent(_)) => Err(transport(format!(
-                "{}:{} closed a new connection before the request was sent",
-                self.host, self.port
+                "{} closed a new connection before the request was sent",
+                self.target
             ))),
             Err(ExchangeError::Failed(error)) => Err(error),
         }
     }
 
-    /// Opens a connection (TCP, then TLS for https) within the connect timeout.
+    /// Opens a connection (DNS, TCP, then TLS for https) within the connect timeout. The
+    /// addresses a name resolves to are tried in turn, each with an equal share of the time
+    /// left, so that one that drops connection attempts does not take all of it.
     async fn connect(&self) -> Result<Connection, UpstreamError> {
-        let target = format!("{}:{}", self.host, self.port);
-        let opened = tokio::time::timeout(self.connect_timeout, async {
-            let tcp = TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(|e| transport(format!("cannot connect to {target}: {e}")))?;
+        let target = &self.target;
+        let started = tokio::time::Instant::now();
+        let deadline = started + self.connect_timeout;
+        let opened = tokio::time::timeout_at(deadline, async {
+            let addresses: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((self.host.as_str(), self.port))
+                    .await
+                    .map_err(|e| transport(format!("cannot resolve {target}: {e}")))?
+                    .collect();
+            let mut last_error = None;
+            let mut tcp = None;
+            for (i, address) in addresses.iter().enumerate() {
+                let share = deadline.saturating_duration_since(tokio::time::Instant::now())
+                    / (addresses.len() - i) as u32;
+                match tokio::time::timeout(share, TcpStream::connect(address)).await {
+                    Ok(Ok(stream)) => {
+                        tcp = Some(stream);
+                        break;
+                    }
+                    Ok(Err(e)) => last_error = Some(format!("{address}: {e}")),
+                    Err(_) => last_error = Some(format!("{address}: timed out")),
+                }
+            }
+            let tcp = tcp.ok_or_else(|| {
+                transport(format!(
+                    "cannot connect to {target}: {}",
+                    last_error.unwrap_or_else(|| "the name has no address".into())
+                ))
+            })?;
             tcp.set_nodelay(true)
                 .map_err(|e| transport(format!("cannot set TCP_NODELAY: {e}")))?;
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(TCP_KEEPALIVE)
+                .with_interval(TCP_KEEPALIVE)
+                .with_retries(3);
+            if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive) {
+                tracing::debug!(error = %e, "TCP keepalive not set on a ZOLOZ connection");
+            }
             match &self.tls {
                 None => handshake(TokioIo::new(tcp)).await,
                 Some((connector, name)) => {
@@ -392,8 +468,12 @@ impl Pool {
             // the request in the same poll.
             std::future::poll_fn(|cx| {
                 if let Some(running) = driver.as_mut()
-                    && running.as_mut().poll(cx).is_ready()
+                    && let Poll::Ready(ended) = running.as_mut().poll(cx)
                 {
+                    if let Err(e) = ended {
+                        // The request's own error is often just "connection error".
+                        tracing::debug!(error = %error_chain(&e), "a ZOLOZ connection failed");
+                    }
                     driver = None;
                 }
                 work.as_mut().poll(cx)
@@ -419,6 +499,21 @@ impl Pool {
             body,
         })
     }
+}
+
+fn lock(idle: &Mutex<VecDeque<Idle>>) -> std::sync::MutexGuard<'_, VecDeque<Idle>> {
+    // The lock guards a plain list; a panic elsewhere cannot leave it inconsistent.
+    idle.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Takes the idle connections older than [`IDLE_TIMEOUT`] out of the list (the oldest are in
+/// front), for the caller to close after releasing the lock.
+fn drain_expired(idle: &mut VecDeque<Idle>) -> Vec<Idle> {
+    let fresh = idle
+        .iter()
+        .position(|i| i.since.elapsed() < IDLE_TIMEOUT)
+        .unwrap_or(idle.len());
+    idle.drain(..fresh).collect()
 }
 
 async fn handshake<T>(io: T) -> Result<Connection, UpstreamError>
@@ -558,6 +653,7 @@ mod tests {
         };
         assert_eq!(pool.port, 443);
         assert_eq!(pool.authority, "sg-production-api.zoloz.com");
+        assert_eq!(pool.target, "sg-production-api.zoloz.com:443");
         assert!(pool.tls.is_some());
         let proxied = Transport::new(
             &base,
@@ -586,6 +682,7 @@ mod tests {
         assert_eq!(pool.host, "::1");
         assert_eq!(pool.port, 8080);
         assert_eq!(pool.authority, "[::1]:8080");
+        assert_eq!(pool.target, "[::1]:8080");
         assert!(pool.tls.is_none());
     }
 
