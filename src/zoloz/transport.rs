@@ -17,8 +17,9 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -181,7 +182,7 @@ pub fn proxy_variable(scheme: &str, env: impl Fn(&str) -> Option<String>) -> Opt
 /// connection's I/O (polled only while a call holds the connection).
 struct Connection {
     sender: http1::SendRequest<Full<Bytes>>,
-    driver: Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>,
+    driver: Driver,
 }
 
 struct Idle {
@@ -209,7 +210,7 @@ pub struct Pool {
     idle: Arc<Mutex<VecDeque<Idle>>>,
     /// Whether the task that closes expired idle connections runs (started with the first
     /// idle connection, inside the runtime).
-    sweeping: std::sync::atomic::AtomicBool,
+    sweeping: AtomicBool,
 }
 
 /// Why an exchange on a connection produced no answer.
@@ -260,7 +261,7 @@ impl Pool {
             tls,
             connect_timeout,
             idle: Arc::new(Mutex::new(VecDeque::new())),
-            sweeping: std::sync::atomic::AtomicBool::new(false),
+            sweeping: AtomicBool::new(false),
         })
     }
 
@@ -301,7 +302,6 @@ impl Pool {
     /// traffic, they would stay open (the server's side closed) until the next one. A task
     /// closes the expired ones; it ends when the pool is dropped.
     fn start_sweeping(&self) {
-        use std::sync::atomic::Ordering;
         if self.sweeping.load(Ordering::Relaxed) || self.sweeping.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -464,21 +464,12 @@ impl Pool {
                 Ok((parts, body, true))
             };
             tokio::pin!(work);
+            let wake = Arc::new(InlineWake::default());
+            let waker = Waker::from(Arc::clone(&wake));
             // One poll drives both: the connection's I/O first, so that what it read is seen by
             // the request in the same poll.
-            std::future::poll_fn(|cx| {
-                if let Some(running) = driver.as_mut()
-                    && let Poll::Ready(ended) = running.as_mut().poll(cx)
-                {
-                    if let Err(e) = ended {
-                        // The request's own error is often just "connection error".
-                        tracing::debug!(error = %error_chain(&e), "a ZOLOZ connection failed");
-                    }
-                    driver = None;
-                }
-                work.as_mut().poll(cx)
-            })
-            .await
+            std::future::poll_fn(|cx| poll_together(&wake, &waker, cx, &mut driver, work.as_mut()))
+                .await
         };
         let (parts, body, reusable) = outcome?;
         let closing = parts
@@ -498,6 +489,81 @@ impl Pool {
             headers: parts.headers,
             body,
         })
+    }
+}
+
+/// The connection's driver, polled only while a call holds the connection.
+type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// Polls the connection's driver (dropped when it ends) and then the call's `work`, with
+/// `waker` (made from `wake`). Each wakes the other (the request queued, the body wanted):
+/// those wakes, made while this poll runs, are answered here by polling again, not handed to
+/// tokio, which would count them as a yield, queue the task and wake another worker to take
+/// it (a futex wake-up and often a migration per call, measured in the fifth session).
+fn poll_together<W: Future>(
+    wake: &Arc<InlineWake>,
+    waker: &Waker,
+    cx: &mut Context<'_>,
+    driver: &mut Option<Driver>,
+    mut work: Pin<&mut W>,
+) -> Poll<W::Output> {
+    wake.task.register(cx.waker());
+    let mut inner = Context::from_waker(waker);
+    wake.polling.store(true, Ordering::SeqCst);
+    for _ in 0..MAX_INLINE_POLLS {
+        wake.woken.store(false, Ordering::SeqCst);
+        if let Some(running) = driver.as_mut()
+            && let Poll::Ready(ended) = running.as_mut().poll(&mut inner)
+        {
+            if let Err(e) = ended {
+                // The request's own error is often just "connection error".
+                tracing::debug!(error = %error_chain(&e), "a ZOLOZ connection failed");
+            }
+            *driver = None;
+        }
+        if let Poll::Ready(outcome) = work.as_mut().poll(&mut inner) {
+            wake.polling.store(false, Ordering::SeqCst);
+            return Poll::Ready(outcome);
+        }
+        if !wake.woken.load(Ordering::SeqCst) {
+            break;
+        }
+    }
+    wake.polling.store(false, Ordering::SeqCst);
+    // Still woken after the last round (tokio's cooperative budget spent), or woken from
+    // another thread since: hand that wake to tokio.
+    if wake.woken.load(Ordering::SeqCst) {
+        cx.waker().wake_by_ref();
+    }
+    Poll::Pending
+}
+
+/// Rounds of polling the connection and its request in one poll of the call, at most: enough
+/// for their wakes of each other; a future that keeps waking itself (tokio's cooperative budget
+/// is spent) is left to tokio.
+const MAX_INLINE_POLLS: usize = 8;
+
+/// The waker the connection and its request are polled with: a wake while the call's poll runs
+/// is noted (and answered by polling again); any other is passed on to the task's waker.
+#[derive(Default)]
+struct InlineWake {
+    task: futures::task::AtomicWaker,
+    polling: AtomicBool,
+    woken: AtomicBool,
+}
+
+impl Wake for InlineWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Sequentially consistent with the poll's `polling = false; load(woken)`: a wake that
+        // saw `polling` set is seen by that load.
+        self.woken.store(true, Ordering::SeqCst);
+        if !self.polling.load(Ordering::SeqCst) {
+            self.task.wake();
+        }
     }
 }
 
@@ -684,6 +750,79 @@ mod tests {
         assert_eq!(pool.authority, "[::1]:8080");
         assert_eq!(pool.target, "[::1]:8080");
         assert!(pool.tls.is_none());
+    }
+
+    /// Counts the wakes that reach the task.
+    #[derive(Default)]
+    struct CountingWake(std::sync::atomic::AtomicUsize);
+
+    impl Wake for CountingWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A future that wakes itself `times` times (returning Pending) and then completes; with
+    /// `usize::MAX` it never completes.
+    struct WakesItself {
+        times: usize,
+        polls: usize,
+    }
+
+    impl Future for WakesItself {
+        type Output = usize;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<usize> {
+            self.polls += 1;
+            if self.polls > self.times {
+                return Poll::Ready(self.polls);
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    fn poll_once(work: &mut WakesItself) -> (Poll<usize>, usize) {
+        let task = Arc::new(CountingWake::default());
+        let task_waker = Waker::from(Arc::clone(&task));
+        let mut cx = Context::from_waker(&task_waker);
+        let wake = Arc::new(InlineWake::default());
+        let waker = Waker::from(Arc::clone(&wake));
+        let mut driver = None;
+        let polled = poll_together(&wake, &waker, &mut cx, &mut driver, Pin::new(work));
+        (polled, task.0.load(Ordering::SeqCst))
+    }
+
+    #[test]
+    fn wakes_during_the_poll_are_answered_by_polling_again() {
+        let mut work = WakesItself { times: 3, polls: 0 };
+        let (polled, task_wakes) = poll_once(&mut work);
+        assert_eq!(
+            polled,
+            Poll::Ready(4),
+            "completed within one poll of the task"
+        );
+        assert_eq!(task_wakes, 0, "no wake reached tokio");
+    }
+
+    #[test]
+    fn a_future_that_keeps_waking_itself_is_left_to_the_runtime() {
+        let mut work = WakesItself {
+            times: usize::MAX,
+            polls: 0,
+        };
+        let (polled, task_wakes) = poll_once(&mut work);
+        assert_eq!(polled, Poll::Pending);
+        assert_eq!(work.polls, MAX_INLINE_POLLS, "bounded: no livelock");
+        assert_eq!(task_wakes, 1, "the task is woken to run again later");
+    }
+
+    #[test]
+    fn a_wake_after_the_poll_reaches_the_task() {
+        let task = Arc::new(CountingWake::default());
+        let wake = Arc::new(InlineWake::default());
+        wake.task.register(&Waker::from(Arc::clone(&task)));
+        Waker::from(Arc::clone(&wake)).wake_by_ref();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
     }
 
     #[test]
