@@ -128,10 +128,12 @@ async fn connect(connection: &Connection) -> Result<Channel, String> {
             .tls_config(config)
             .map_err(|e| format!("tls: {e}"))?;
     }
-    endpoint
-        .connect()
-        .await
-        .map_err(|e| format!("cannot connect to {addr}: {}", crate::cli::error_chain(&e)))
+    endpoint.connect().await.map_err(|e| {
+        format!(
+            "cannot connect to {addr}: {}",
+            crate::error::error_chain(&e)
+        )
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
