@@ -208,6 +208,8 @@ pub struct Pool {
         rustls::pki_types::ServerName<'static>,
     )>,
     connect_timeout: Duration,
+    /// How long a connection may sit idle ([`IDLE_TIMEOUT`]; shorter in tests).
+    idle_timeout: Duration,
     /// Most recently used last: calls take the warmest connection; the oldest expire first.
     idle: Arc<Mutex<VecDeque<Idle>>>,
     /// Whether the task that closes expired idle connections runs (started with the first
@@ -262,6 +264,7 @@ impl Pool {
                 .map_err(|_| format!("the user agent {user_agent:?} is not a header value"))?,
             tls,
             connect_timeout,
+            idle_timeout: IDLE_TIMEOUT,
             idle: Arc::new(Mutex::new(VecDeque::new())),
             sweeping: AtomicBool::new(false),
         })
@@ -275,7 +278,7 @@ impl Pool {
     fn take_idle(&self) -> Option<Connection> {
         let (taken, expired) = {
             let mut idle = self.lock_idle();
-            let expired = drain_expired(&mut idle);
+            let expired = drain_expired(&mut idle, self.idle_timeout);
             (idle.pop_back().map(|i| i.connection), expired)
         };
         // Closed outside the lock.
@@ -286,7 +289,7 @@ impl Pool {
     fn put_idle(&self, connection: Connection) {
         let evicted = {
             let mut idle = self.lock_idle();
-            let mut evicted = drain_expired(&mut idle);
+            let mut evicted = drain_expired(&mut idle, self.idle_timeout);
             if idle.len() >= MAX_IDLE {
                 evicted.extend(idle.pop_front());
             }
@@ -312,13 +315,14 @@ impl Pool {
             return;
         };
         let pool = Arc::downgrade(&self.idle);
+        let timeout = self.idle_timeout;
         runtime.spawn(async move {
-            let mut every = tokio::time::interval(IDLE_TIMEOUT / 4);
+            let mut every = tokio::time::interval(timeout / 4);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
                 let Some(idle) = pool.upgrade() else { return };
-                let expired = drain_expired(&mut lock(&idle));
+                let expired = drain_expired(&mut lock(&idle), timeout);
                 drop(idle);
                 drop(expired);
             }
@@ -574,12 +578,12 @@ fn lock(idle: &Mutex<VecDeque<Idle>>) -> std::sync::MutexGuard<'_, VecDeque<Idle
     idle.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Takes the idle connections older than [`IDLE_TIMEOUT`] out of the list (the oldest are in
-/// front), for the caller to close after releasing the lock.
-fn drain_expired(idle: &mut VecDeque<Idle>) -> Vec<Idle> {
+/// Takes the idle connections older than `timeout` out of the list (the oldest are in front),
+/// for the caller to close after releasing the lock.
+fn drain_expired(idle: &mut VecDeque<Idle>, timeout: Duration) -> Vec<Idle> {
     let fresh = idle
         .iter()
-        .position(|i| i.since.elapsed() < IDLE_TIMEOUT)
+        .position(|i| i.since.elapsed() < timeout)
         .unwrap_or(idle.len());
     idle.drain(..fresh).collect()
 }
@@ -812,6 +816,28 @@ mod tests {
         wake.task.register(&Waker::from(Arc::clone(&task)));
         Waker::from(Arc::clone(&wake)).wake_by_ref();
         assert_eq!(task.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn expired_idle_connections_are_closed_without_traffic() {
+        use tokio::io::AsyncReadExt as _;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base =
+            reqwest::Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        let mut pool = Pool::new(&base, Duration::from_secs(5), "ua").unwrap();
+        pool.idle_timeout = Duration::from_millis(100);
+        let connection = pool.connect().await.unwrap();
+        let (mut server_side, _) = listener.accept().await.unwrap();
+        pool.put_idle(connection);
+        assert_eq!(pool.lock_idle().len(), 1);
+        // No call comes; the sweeper closes the connection: the server side reads EOF.
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), server_side.read(&mut byte))
+            .await
+            .expect("the idle connection was not closed within 5 s")
+            .unwrap();
+        assert_eq!(read, 0);
+        assert_eq!(pool.lock_idle().len(), 0);
     }
 
     #[test]
