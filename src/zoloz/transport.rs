@@ -96,7 +96,8 @@ impl Transport {
         match proxy {
             Some(url) => {
                 let proxy = reqwest::Proxy::all(url)
-                    .map_err(|e| format!("the proxy {url:?} is not usable: {e}"))?;
+                    // Not the URL itself: it may carry a password.
+                    .map_err(|e| format!("the HTTP proxy URL is not usable: {e}"))?;
                 builder = builder.no_proxy().proxy(proxy);
                 tracing::info!("ZOLOZ calls go through the configured HTTP proxy");
             }

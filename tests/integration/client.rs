@@ -373,11 +373,7 @@ async fn the_retry_budget_caps_retries() {
 
 #[tokio::test]
 async fn an_unreachable_host_is_a_transport_error_after_retries() {
-    // A port nobody listens on: bind, note the port, close.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let port = crate::harness::free_port();
     let mut config = ClientConfig::new(
         format!("http://127.0.0.1:{port}").parse().unwrap(),
         CLIENT_ID.parse().unwrap(),

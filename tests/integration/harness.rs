@@ -35,6 +35,13 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_zoloz-verdict"))
 }
 
+/// A loopback port nobody listens on now (bound, noted, closed): for a child process to
+/// listen on, or for a connection to be refused.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 /// The client id the simulator accepts by default (the test vectors' one).
 pub const CLIENT_ID: &str = zoloz_verdict::simulator::DEFAULT_CLIENT_ID;
 

@@ -102,10 +102,7 @@ async fn traces_logs_and_audit_records_are_useful_and_leak_nothing() {
     ))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::harness::free_port();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,

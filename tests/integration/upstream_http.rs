@@ -253,10 +253,7 @@ impl Drop for Served {
 
 fn serve(base_url: &str, ssl_cert_file: &std::path::Path) -> Served {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = crate::harness::free_port();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
