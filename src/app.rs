@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::domain::ids::{BizId, TransactionId};
 use crate::domain::{
     ExtractedImage, FaceCaptureApiVersion, Facts, Policy, PolicySet, Product, ProductFacts,
-    evaluate,
+    UpstreamFailureReport, Verdict, evaluate,
 };
 use crate::error::{ErrorReason, ServiceError};
 use crate::grpc::convert::{image_to_pb, verification_result};
@@ -155,9 +155,9 @@ impl Core {
         })
     }
 
-    /// Turns facts into the API result, and records metrics, the span fields and the audit
-    /// record. PENDING answers to Watch polls are not recorded: the Watch records its terminal
-    /// verdict.
+    /// Turns `cached`'s verdict (`evaluate` of its facts, made by the caller) into the API
+    /// result, and records metrics, the span fields and the audit record. PENDING answers to
+    /// Watch polls are not recorded: the Watch records its terminal verdict.
     #[allow(clippy::too_many_arguments)]
     fn answer(
         &self,
@@ -166,11 +166,11 @@ impl Core {
         transaction_id: &str,
         cached: &Cached,
         images: &[ExtractedImage],
-        policy: &Policy,
+        verdict: Result<Verdict, UpstreamFailureReport>,
         source: Source,
         origin: QueryOrigin,
     ) -> Result<pb::VerificationResult, ServiceError> {
-        let verdict = evaluate(&cached.facts, policy).map_err(ServiceError::from)?;
+        let verdict = verdict.map_err(ServiceError::from)?;
         let now = SystemTime::now();
         crate::telemetry::record_answer(verdict.decision.as_str(), source == Source::Cache);
         let quiet = origin == QueryOrigin::WatchPoll && !verdict.decision.is_terminal();
@@ -386,17 +386,16 @@ impl Backend for Core {
                     transaction_id,
                     &cached,
                     &[],
-                    policy,
+                    evaluate(&cached.facts, policy),
                     Source::Cache,
                     query.origin,
                 );
             }
         }
         let fetched = self.fetch(tenant, &key, query, deadline).await?;
+        let verdict = evaluate(&fetched.cached.facts, policy);
         // Terminal or not does not depend on the policy (PENDING comes from the upstream state).
-        let pending = evaluate(&fetched.cached.facts, policy)
-            .map(|v| !v.decision.is_terminal())
-            .unwrap_or(false);
+        let pending = verdict.as_ref().is_ok_and(|v| !v.decision.is_terminal());
         if pending {
             // A terminal result never turns back into PENDING (its images, never cached, are
             // not available from a PENDING answer).
@@ -407,7 +406,7 @@ impl Backend for Core {
                     transaction_id,
                     &cached,
                     &[],
-                    policy,
+                    evaluate(&cached.facts, policy),
                     Source::Cache,
                     query.origin,
                 );
@@ -421,7 +420,7 @@ impl Backend for Core {
             transaction_id,
             &fetched.cached,
             &fetched.images,
-            policy,
+            verdict,
             Source::Upstream,
             query.origin,
         )
@@ -453,7 +452,7 @@ impl Backend for Core {
             &transaction_id,
             &cached,
             &[],
-            policy,
+            evaluate(&cached.facts, policy),
             Source::Evaluate,
             QueryOrigin::Get,
         )

@@ -22,6 +22,20 @@ pub fn raw_text(value: &Value) -> String {
     match value {
         Value::Array(_) => "[…]".to_string(),
         Value::Object(_) => "{…}".to_string(),
+        // What serde_json writes for a string with nothing to escape (it escapes `"`, `\` and
+        // control characters only), without its formatter: every field of every response
+        // keeps its raw text.
+        Value::String(s)
+            if s.len() <= MAX_RAW_CHARS
+                && !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') =>
+        {
+            let mut text = String::with_capacity(s.len() + 2);
+            text.push('"');
+            text.push_str(s);
+            text.push('"');
+            text
+        }
+        Value::Bool(b) => b.to_string(),
         Value::String(s) if s.chars().count() > MAX_RAW_CHARS => {
             let cut: String = s.chars().take(MAX_RAW_CHARS).collect();
             Value::String(format!("{cut}…")).to_string()
@@ -48,12 +62,23 @@ fn lookup<'v>(root: &'v Value, pointer: &str) -> Option<&'v Value> {
     let mut value = root;
     for token in tokens.split('/') {
         value = match value {
-            Value::Object(map) => map.get(token)?,
+            Value::Object(map) => get(map, token)?,
             Value::Array(_) => return root.pointer(pointer),
             _ => return None,
         };
     }
     Some(value)
+}
+
+/// `map.get(key)`, by comparing keys when the object is small: checkresult objects have a
+/// handful of keys each, and hashing the key (SipHash, serde_json's map) cost more than the
+/// comparisons.
+fn get<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if map.len() <= 16 {
+        map.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
+    }
 }
 
 /// The longest string value kept in the facts (which are cached). Longer values are cut and
@@ -229,6 +254,48 @@ mod tests {
         ] {
             assert_eq!(lookup(&root, pointer), root.pointer(pointer), "{pointer:?}");
         }
+        // Objects above the size where keys are compared rather than hashed.
+        let wide: serde_json::Map<String, Value> =
+            (0..40).map(|i| (format!("k{i}"), json!(i))).collect();
+        let root = json!({"wide": wide, "narrow": {"k1": 1, "k10": 10}});
+        for pointer in [
+            "/wide/k0",
+            "/wide/k39",
+            "/wide/k40",
+            "/narrow/k10",
+            "/narrow/k2",
+        ] {
+            assert_eq!(lookup(&root, pointer), root.pointer(pointer), "{pointer:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn raw_text_is_what_serde_json_writes(s in "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é😀 ]{0,300}") {
+            let expected = if s.chars().count() > MAX_RAW_CHARS {
+                let cut: String = s.chars().take(MAX_RAW_CHARS).collect();
+                Value::String(format!("{cut}…")).to_string()
+            } else {
+                Value::String(s.clone()).to_string()
+            };
+            proptest::prop_assert_eq!(raw_text(&Value::String(s)), expected);
+        }
+    }
+
+    #[test]
+    fn raw_text_of_scalars_is_their_json() {
+        for value in [
+            json!(true),
+            json!(false),
+            json!(1),
+            json!(-2.5),
+            json!("a\"b"),
+            json!(""),
+        ] {
+            assert_eq!(raw_text(&value), value.to_string());
+        }
+        assert_eq!(raw_text(&json!([1])), "[…]");
+        assert_eq!(raw_text(&json!({"a": 1})), "{…}");
     }
 
     #[test]
