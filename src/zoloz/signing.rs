@@ -113,14 +113,18 @@ fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
     let Some(first) = bytes.iter().position(|&b| b == b'%') else {
         return Some(Cow::Borrowed(value));
     };
-    let hex = |b: u8| char::from(b).to_digit(16);
+    // The byte a `%` and two hex digits stand for.
+    let escaped = |h: u8, l: u8| {
+        let digit = |b: u8| char::from(b).to_digit(16);
+        Some((digit(h)? * 16 + digit(l)?) as u8)
+    };
     let mut out = Vec::with_capacity(bytes.len());
     out.extend_from_slice(&bytes[..first]);
     let mut rest = &bytes[first..];
     while let Some((&b'%', after)) = rest.split_first() {
         match after {
-            [h, l, tail @ ..] if hex(*h).is_some() && hex(*l).is_some() => {
-                out.push((hex(*h)? * 16 + hex(*l)?) as u8);
+            &[h, l, ref tail @ ..] if let Some(byte) = escaped(h, l) => {
+                out.push(byte);
                 rest = tail;
             }
             _ => {
