@@ -63,9 +63,15 @@ pub fn content_to_sign(path: &str, client_id: &str, time: &str, body: &[u8]) -> 
 /// characters that are not URL-safe are escaped, as every working ZOLOZ client does; the rest
 /// of the value is left alone.
 pub fn encode_signature_value(signature: &[u8]) -> String {
-    let mut out = String::with_capacity(signature.len().div_ceil(3) * 4 + 48);
+    let mut out = String::with_capacity(encoded_capacity(signature));
     push_signature_value(&mut out, signature);
     out
+}
+
+/// Room for a signature value: its Base64, plus the escapes of a typical value (two or three
+/// dozen characters are `+`, `/` or `=`, each written as three).
+fn encoded_capacity(signature: &[u8]) -> usize {
+    signature.len().div_ceil(3) * 4 + 48
 }
 
 /// Appends [`encode_signature_value`] of `signature` to `out`. Written out by hand:
@@ -142,9 +148,10 @@ fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
 /// The `Signature` header value for an RSA signature:
 /// `algorithm=RSA256, signature=<value>`.
 pub fn signature_header(signature: &[u8]) -> String {
-    const PREFIX: &str = "algorithm=RSA256, signature=";
-    let mut header = String::with_capacity(PREFIX.len() + signature.len().div_ceil(3) * 4 + 48);
-    header.push_str(PREFIX);
+    let mut header = String::with_capacity(32 + encoded_capacity(signature));
+    header.push_str("algorithm=");
+    header.push_str(RSA256);
+    header.push_str(", signature=");
     push_signature_value(&mut header, signature);
     header
 }
