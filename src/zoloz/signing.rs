@@ -213,30 +213,23 @@ fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
-fn pair<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    pairs(header)
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
+/// The raw values of `names` in one pass over the header's pairs; the first pair of each name
+/// counts (the signature value is most of a `Signature` header, and it is parsed on every call).
+fn first_values<'a, const N: usize>(header: &'a str, names: [&str; N]) -> [Option<&'a str>; N] {
+    let mut found = [None; N];
+    for (name, value) in pairs(header) {
+        if let Some(i) = names.iter().position(|n| name.eq_ignore_ascii_case(n)) {
+            found[i].get_or_insert(value);
+        }
+    }
+    found
 }
 
 /// Parses a `Signature` header (`algorithm=RSA256, signature=…[, keyVersion=…]`).
 pub fn parse_signature_header(value: &str) -> Result<SignatureHeader, HeaderError> {
     const H: &str = "Signature";
-    // One pass over the pairs (the first of each name counts): the signature value is most of
-    // the header, and this runs on every call's path.
-    let (mut algorithm, mut raw, mut key_version) = (None, None, None);
-    for (name, value) in pairs(value) {
-        let slot = if name.eq_ignore_ascii_case("algorithm") {
-            &mut algorithm
-        } else if name.eq_ignore_ascii_case("signature") {
-            &mut raw
-        } else if name.eq_ignore_ascii_case("keyVersion") {
-            &mut key_version
-        } else {
-            continue;
-        };
-        slot.get_or_insert(value);
-    }
+    let [algorithm, raw, key_version] =
+        first_values(value, ["algorithm", "signature", "keyVersion"]);
     let algorithm = algorithm.ok_or(HeaderError::MissingPair {
         header: H,
         pair: "algorithm",
@@ -327,7 +320,8 @@ pub fn encrypt_header(wrapped_key: &[u8]) -> String {
 /// Parses an `Encrypt` header value.
 pub fn parse_encrypt_header(value: &str) -> Result<EncryptHeader, HeaderError> {
     const H: &str = "Encrypt";
-    let algorithm = pair(value, "algorithm").ok_or(HeaderError::MissingPair {
+    let [algorithm, raw] = first_values(value, ["algorithm", "symmetricKey"]);
+    let algorithm = algorithm.ok_or(HeaderError::MissingPair {
         header: H,
         pair: "algorithm",
     })?;
@@ -337,7 +331,7 @@ pub fn parse_encrypt_header(value: &str) -> Result<EncryptHeader, HeaderError> {
             algorithm: algorithm.to_string(),
         });
     }
-    let raw = pair(value, "symmetricKey").ok_or(HeaderError::MissingPair {
+    let raw = raw.ok_or(HeaderError::MissingPair {
         header: H,
         pair: "symmetricKey",
     })?;
@@ -440,6 +434,26 @@ mod tests {
         assert_eq!(h.algorithm, "RSA256");
         assert_eq!(h.signature, vec![0, 1, 2, 251]);
         assert_eq!(h.key_version.as_deref(), Some("7"));
+
+        let e = parse_encrypt_header(
+            "SymmetricKey=%2B%2F8A, algorithm=RSA_AES, symmetricKey=AAAA, algorithm=AES_GCM",
+        )
+        .unwrap();
+        assert_eq!(e.wrapped_key, vec![0xfb, 0xff, 0]);
+        assert_eq!(
+            parse_encrypt_header("algorithm=RSA_AES, key=AAAA").unwrap_err(),
+            HeaderError::MissingPair {
+                header: "Encrypt",
+                pair: "symmetricKey"
+            }
+        );
+        assert_eq!(
+            parse_encrypt_header("symmetricKey=AAAA").unwrap_err(),
+            HeaderError::MissingPair {
+                header: "Encrypt",
+                pair: "algorithm"
+            }
+        );
     }
 
     #[test]
