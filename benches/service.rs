@@ -521,6 +521,19 @@ fn machine_busy_ticks() -> u64 {
         .sum()
 }
 
+/// The guest halt-polling window of this VM (`cpuidle-haltpoll`), when the kernel has one. At
+/// concurrency 1 every process on the path sleeps between hops; on a VM that halts an idle vCPU
+/// at once, each wake-up of another vCPU is an interrupt through the hypervisor, and the path
+/// through the service has two more of them than the direct call.
+fn guest_halt_poll_us() -> Option<u64> {
+    let driver = std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver").ok()?;
+    if driver.trim() != "haltpoll" {
+        return None;
+    }
+    let ns = std::fs::read_to_string("/sys/module/haltpoll/parameters/guest_halt_poll_ns").ok()?;
+    ns.trim().parse::<u64>().ok().map(|ns| ns / 1000)
+}
+
 /// CPU used by processes other than this benchmark's during a phase: the machine is shared,
 /// and this says how much it was.
 #[derive(Debug, Default)]
@@ -1222,6 +1235,9 @@ async fn run(settings: Settings) {
     drop(audited);
 
     figures.set("cpus", cpus as u64);
+    if let Some(poll) = guest_halt_poll_us() {
+        figures.set("idle_halt_poll_us", poll);
+    }
     figures.set("quick", settings.quick);
     figures.set("concurrency", CONCURRENCY as u64);
     figures.set("connections", CONNECTIONS as u64);
@@ -1499,7 +1515,7 @@ fn report(mut figures: Figures) {
     figures.set("image_rss_budget_mib", round(rss_budget, 1));
     figures.set("targets_met", targets.iter().all(|t| t.3));
 
-    let rows: [(&str, &str, &str); 30] = [
+    let rows: [(&str, &str, &str); 31] = [
         (
             "noop_rps",
             "calls/s",
@@ -1609,6 +1625,11 @@ fn report(mut figures: Figures) {
             "CPU used by other processes during the uncached phase",
         ),
         ("cpus", "", "available parallelism"),
+        (
+            "idle_halt_poll_us",
+            "us",
+            "how long an idle vCPU polls before it halts (Linux cpuidle haltpoll, in a VM); 0: at once, so waking it goes through the hypervisor (BENCHMARKS.md, seventh session)",
+        ),
         ("phase_s", "s", "length of each throughput phase"),
     ];
     println!();
