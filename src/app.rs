@@ -19,7 +19,7 @@ use crate::audit::{self, Audit, Source};
 use crate::config::Config;
 use crate::domain::ids::{BizId, TransactionId};
 use crate::domain::{
-    ExtractedImage, FaceCaptureApiVersion, Facts, Policy, PolicySet, Product, ProductFacts,
+    ExtractedImage, FaceCaptureApiVersion, Facts, Policy, PolicySet, Product,
     UpstreamFailureReport, Verdict, evaluate,
 };
 use crate::error::{ErrorReason, ServiceError};
@@ -270,13 +270,11 @@ impl Core {
         let root = response.json;
         drop(response.body);
         let mut parsed = products::parse_value(product, &root, want_images)?;
-        if let ProductFacts::FaceCapture(facts) = &mut parsed.facts.detail {
-            facts.api = match api {
-                Api::FaceCaptureV1 => FaceCaptureApiVersion::V1,
-                Api::FaceCaptureV1a => FaceCaptureApiVersion::V1a,
-                _ => FaceCaptureApiVersion::Unknown,
-            };
-        }
+        parsed.facts.set_face_capture_api(match api {
+            Api::FaceCaptureV1 => FaceCaptureApiVersion::V1,
+            Api::FaceCaptureV1a => FaceCaptureApiVersion::V1a,
+            _ => FaceCaptureApiVersion::Unknown,
+        });
         // A body that names its transaction must name ours: a signed answer for another
         // transaction (replayed by someone in the path) is not an answer to this request.
         if let Some(answered) = &parsed.facts.transaction_id
@@ -434,13 +432,9 @@ impl Backend for Core {
         let policy = self.policy(tenant.map(|t| &**t), query.policy.as_deref())?;
         crate::telemetry::record_query(query.product.label(), tenant.map(|t| t.name.as_str()));
         let tenant_name = tenant.map(|t| t.name.as_str()).unwrap_or_default();
-        let root: serde_json::Value = serde_json::from_slice(&query.body).map_err(|e| {
-            ServiceError::new(
-                ErrorReason::UpstreamMalformedResponse,
-                format!("response_body is not json ({e})"),
-            )
-        })?;
-        let parsed = products::parse_value(query.product, &root, false)?;
+        let root = products::json_root(&query.body)?;
+        let mut parsed = products::parse_value(query.product, &root, false)?;
+        parsed.facts.set_face_capture_api(query.face_capture_api);
         let cached = Cached {
             redacted: redacted(self.audit.enabled(), query.product, &root),
             facts: parsed.facts,

@@ -10,9 +10,9 @@ use std::time::SystemTime;
 use clap::Args;
 use serde_json::json;
 
-use super::{EXIT_BAD_CONFIG, EXIT_NO_INPUT, read_input};
+use super::{EXIT_BAD_CONFIG, EXIT_NO_INPUT, EXIT_USAGE, read_input};
 use crate::config::load_policies;
-use crate::domain::{PolicySet, Product, evaluate};
+use crate::domain::{FaceCaptureApiVersion, PolicySet, Product, evaluate};
 use crate::error::{ErrorReason, ServiceError};
 use crate::grpc::convert::verification_result;
 use crate::grpc::status::{code_for, code_name};
@@ -32,13 +32,30 @@ pub struct ExplainArgs {
     /// The policy to decide with (default: the configuration's default policy).
     #[arg(long, value_name = "NAME")]
     pub policy: Option<String>,
+    /// Which Face Capture API produced the response, v1 or v1a (face-capture only). Without
+    /// it, the v1 rule of positive evidence also applies to a response without
+    /// faceCaptureResult, which from the v1a API is incomplete.
+    #[arg(long, value_name = "API", value_parser = parse_face_capture_api)]
+    pub face_capture_api: Option<FaceCaptureApiVersion>,
     /// The response body, as ZOLOZ sent it (decrypted JSON); `-` for standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 }
 
+fn parse_face_capture_api(text: &str) -> Result<FaceCaptureApiVersion, String> {
+    match text {
+        "v1" => Ok(FaceCaptureApiVersion::V1),
+        "v1a" => Ok(FaceCaptureApiVersion::V1a),
+        _ => Err("expected v1 or v1a".to_string()),
+    }
+}
+
 /// Runs `explain`.
 pub fn explain(args: &ExplainArgs) -> ExitCode {
+    if args.face_capture_api.is_some() && args.product != Product::FaceCapture {
+        eprintln!("error: --face-capture-api applies to --product face-capture only");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let policies = match &args.config {
         Some(path) => match load_policies(path) {
             Ok(set) => set,
@@ -56,7 +73,10 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
             return ExitCode::from(EXIT_NO_INPUT);
         }
     };
-    let output = match explain_body(args.product, &body, &policies, args.policy.as_deref()) {
+    let api = args
+        .face_capture_api
+        .unwrap_or(FaceCaptureApiVersion::Unknown);
+    let output = match explain_body(args.product, api, &body, &policies, args.policy.as_deref()) {
         Ok(result) => pb::to_json(&result),
         Err(err) => error_json(&err),
     };
@@ -73,8 +93,10 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
 }
 
 /// The verdict for one body, or the error it maps to (evaluated now, not from a cache).
+/// `api` says which Face Capture API produced a Face Capture body, when known.
 pub fn explain_body(
     product: Product,
+    api: FaceCaptureApiVersion,
     body: &[u8],
     policies: &PolicySet,
     policy_name: Option<&str>,
@@ -90,7 +112,8 @@ pub fn explain_body(
             ),
         )
     })?;
-    let parsed = parse(product, body, false)?;
+    let mut parsed = parse(product, body, false)?;
+    parsed.facts.set_face_capture_api(api);
     let verdict = evaluate(&parsed.facts, policy)?;
     Ok(verification_result(
         &verdict,

@@ -30,6 +30,8 @@ pub const EXIT_BAD_CONFIG: u8 = 64;
 pub const EXIT_NO_INPUT: u8 = 66;
 /// Exit code when a server cannot be reached (sysexits `EX_UNAVAILABLE`).
 pub const EXIT_UNAVAILABLE: u8 = 69;
+/// Exit code for arguments that do not go together (what clap exits with for bad arguments).
+pub const EXIT_USAGE: u8 = 2;
 
 /// One verdict for ZOLOZ eKYC transactions.
 #[derive(Debug, Parser)]

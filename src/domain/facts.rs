@@ -217,6 +217,14 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// Records which Face Capture API produced the facts (the reader cannot tell from the
+    /// body); facts of any other product are left as they are.
+    pub fn set_face_capture_api(&mut self, api: FaceCaptureApiVersion) {
+        if let ProductFacts::FaceCapture(facts) = &mut self.detail {
+            facts.api = api;
+        }
+    }
+
     /// The product the facts are about.
     pub fn product(&self) -> Product {
         match self.detail {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::domain::Product;
 use crate::domain::ids::{BizId, TransactionId};
+use crate::domain::{FaceCaptureApiVersion, Product};
 use crate::error::{FieldViolation, ServiceError};
 use crate::pb;
 
@@ -61,6 +61,8 @@ pub struct EvaluateQuery {
     pub tenant: Option<String>,
     /// The policy name, if the caller gave one.
     pub policy: Option<String>,
+    /// Which Face Capture API produced the body (Face Capture only), when the caller said.
+    pub face_capture_api: FaceCaptureApiVersion,
 }
 
 /// At most this many extra images may be asked for.
@@ -259,13 +261,37 @@ pub fn evaluate_query(
     }
     let tenant = name("tenant", &request.tenant, &mut v);
     let policy = name("policy", &request.policy, &mut v);
+    let face_capture_api = face_capture_api(request.face_capture_api, product, &mut v);
     let q = product.map(|product| EvaluateQuery {
         product,
         body: request.response_body.clone(),
         tenant,
         policy,
+        face_capture_api,
     });
     v.finish(q)
+}
+
+/// The Face Capture API the caller names; only a Face Capture body can have one.
+fn face_capture_api(
+    raw: i32,
+    product: Option<Product>,
+    v: &mut Violations,
+) -> FaceCaptureApiVersion {
+    const FIELD: &str = "face_capture_api";
+    let api = match pb::FaceCaptureApi::try_from(raw) {
+        Ok(pb::FaceCaptureApi::Unspecified) => return FaceCaptureApiVersion::Unknown,
+        Ok(pb::FaceCaptureApi::V1) => FaceCaptureApiVersion::V1,
+        Ok(pb::FaceCaptureApi::V1a) => FaceCaptureApiVersion::V1a,
+        Err(_) => {
+            v.add(FIELD, format!("unknown value {raw}"));
+            return FaceCaptureApiVersion::Unknown;
+        }
+    };
+    if product.is_some_and(|p| p != Product::FaceCapture) {
+        v.add(FIELD, "applies to PRODUCT_FACE_CAPTURE only");
+    }
+    api
 }
 
 #[cfg(test)]

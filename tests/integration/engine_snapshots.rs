@@ -4,7 +4,7 @@
 
 use zoloz_verdict::cli::{error_json, explain_body};
 use zoloz_verdict::config::parse_policies;
-use zoloz_verdict::domain::{PolicySet, Product};
+use zoloz_verdict::domain::{FaceCaptureApiVersion, PolicySet, Product};
 use zoloz_verdict::pb;
 
 use crate::harness::fixture;
@@ -15,7 +15,13 @@ fn explained(
     policies: &PolicySet,
     policy: Option<&str>,
 ) -> serde_json::Value {
-    match explain_body(product, &fixture(name), policies, policy) {
+    match explain_body(
+        product,
+        FaceCaptureApiVersion::Unknown,
+        &fixture(name),
+        policies,
+        policy,
+    ) {
         Ok(result) => pb::to_json(&result),
         Err(err) => error_json(&err),
     }

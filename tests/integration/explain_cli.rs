@@ -196,6 +196,51 @@ fn policies_from_a_config_file() {
 }
 
 #[test]
+fn the_face_capture_api_decides_which_rule_of_evidence_applies() {
+    // The v1 seed: no faceCaptureResult, faceAttack false with a quality score.
+    let v1 = path("seeds/facecapture-v1.response.json");
+    for (api, decision) in [
+        (None, "DECISION_APPROVED"),
+        (Some("v1"), "DECISION_APPROVED"),
+        (Some("v1a"), "DECISION_REVIEW_REQUIRED"),
+    ] {
+        let mut args = vec!["--product", "face-capture", &v1];
+        if let Some(api) = api {
+            args.splice(0..0, ["--face-capture-api", api]);
+        }
+        let value = json_out(&explain(&args));
+        assert_eq!(value["decision"], decision, "{api:?}");
+        if api == Some("v1a") {
+            assert_eq!(value["reasons"][0]["code"], "REASON_CODE_INCOMPLETE_RESULT");
+            assert_eq!(value["reasons"][0]["field"], "/faceCaptureResult");
+        }
+    }
+    // The v1a seed carries its state: the same verdict whichever API is named.
+    let v1a = path("seeds/facecapture-v1a.response.json");
+    for api in ["v1", "v1a"] {
+        let value = json_out(&explain(&[
+            "--product",
+            "face-capture",
+            "--face-capture-api",
+            api,
+            &v1a,
+        ]));
+        assert_eq!(value["decision"], "DECISION_APPROVED", "{api}");
+    }
+
+    let output = explain(&["--product", "connect", "--face-capture-api", "v1", &v1]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("--face-capture-api applies to --product face-capture only")
+    );
+    let output = explain(&["--product", "face-capture", "--face-capture-api", "v2", &v1]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("expected v1 or v1a"));
+}
+
+#[test]
 fn exit_codes() {
     let connect = path("seeds/connect.response.json");
 

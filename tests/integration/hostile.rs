@@ -265,16 +265,26 @@ fn bad_request(rng: &mut StdRng) -> BadRequest {
                 _ => None,
             },
         }),
-        _ => BadRequest::Evaluate(pb::EvaluateVerificationResultRequest {
-            product: [0, 9, -1][rng.random_range(0..3)],
-            response_body: if rng.random_bool(0.5) {
-                Default::default()
-            } else {
-                br#"{"result":{"resultCode":"SUCCESS"}}"#.to_vec().into()
-            },
-            tenant: get.tenant,
-            policy: get.policy,
-        }),
+        _ => {
+            // A bad product, or a good one with a Face Capture API it cannot have (another
+            // product's, or a value the enum does not know).
+            let (product, face_capture_api) = match rng.random_range(0..3) {
+                0 => ([0, 9, -1][rng.random_range(0..3)], rng.random_range(-1..=3)),
+                1 => (rng.random_range(2..=4), rng.random_range(1..=2)),
+                _ => (rng.random_range(1..=4), [3, 99, -1][rng.random_range(0..3)]),
+            };
+            BadRequest::Evaluate(pb::EvaluateVerificationResultRequest {
+                product,
+                response_body: if rng.random_bool(0.5) {
+                    Default::default()
+                } else {
+                    br#"{"result":{"resultCode":"SUCCESS"}}"#.to_vec().into()
+                },
+                tenant: get.tenant,
+                policy: get.policy,
+                face_capture_api,
+            })
+        }
     }
 }
 

@@ -554,6 +554,19 @@ async fn evaluate_normalizes_a_body_without_calling_zoloz() {
         assert_eq!(result.decision(), decision, "{file}");
         assert!(!result.from_cache);
     }
+    // A byte order mark (some proxies add one) is skipped, as `explain` skips it.
+    let mut with_bom = b"\xef\xbb\xbf".to_vec();
+    with_bom.extend(fixture("connect.response.json"));
+    let result = client
+        .evaluate_verification_result(pb::EvaluateVerificationResultRequest {
+            product: pb::Product::Connect as i32,
+            response_body: with_bom.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(result.decision(), pb::Decision::Approved);
     // The seed's documentation typo is not JSON: a malformed response, not a verdict.
     let status = client
         .evaluate_verification_result(pb::EvaluateVerificationResultRequest {
@@ -581,6 +594,61 @@ async fn evaluate_normalizes_a_body_without_calling_zoloz() {
     assert_eq!(status.code(), Code::Unavailable);
     let info = status.get_details_error_info().unwrap();
     assert_eq!(info.metadata["upstream_code"], "SYSTEM_ERROR");
+    assert_eq!(service.sim.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn evaluate_applies_the_rule_of_the_face_capture_api_the_caller_names() {
+    let service = spawn_service(|_| {}, |_| {}).await;
+    let mut client = service.client();
+    // The v1 seed: no faceCaptureResult, faceAttack false with a quality score.
+    let v1_body = std::fs::read(
+        crate::harness::root().join("tests/fixtures/seeds/facecapture-v1.response.json"),
+    )
+    .unwrap();
+    let evaluate = |product: pb::Product, api: i32| pb::EvaluateVerificationResultRequest {
+        product: product as i32,
+        response_body: v1_body.clone().into(),
+        face_capture_api: api,
+        ..Default::default()
+    };
+    for (api, decision) in [
+        (pb::FaceCaptureApi::Unspecified, pb::Decision::Approved),
+        (pb::FaceCaptureApi::V1, pb::Decision::Approved),
+        (pb::FaceCaptureApi::V1a, pb::Decision::ReviewRequired),
+    ] {
+        let result = client
+            .evaluate_verification_result(evaluate(pb::Product::FaceCapture, api as i32))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(result.decision(), decision, "{api:?}");
+        if api == pb::FaceCaptureApi::V1a {
+            assert_eq!(result.reasons[0].code(), pb::ReasonCode::IncompleteResult);
+            assert_eq!(result.reasons[0].field, "/faceCaptureResult");
+        }
+    }
+    // The API of another product, or one this service does not know: INVALID_ARGUMENT naming
+    // the field, and no verdict.
+    for (product, api, description) in [
+        (
+            pb::Product::Connect,
+            pb::FaceCaptureApi::V1a as i32,
+            "applies to PRODUCT_FACE_CAPTURE only",
+        ),
+        (pb::Product::FaceCapture, 7, "unknown value 7"),
+    ] {
+        let status = client
+            .evaluate_verification_result(evaluate(product, api))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(error_reason(&status), "INVALID_REQUEST");
+        let violations = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].field, "face_capture_api");
+        assert_eq!(violations[0].description, description);
+    }
     assert_eq!(service.sim.total_calls(), 0);
 }
 

@@ -278,6 +278,21 @@ class PolyglotTest(unittest.TestCase):
         self.assertEqual(result.upstream.product_state, "Success")
         self.assertAlmostEqual(result.signals.face_match.score, 89.1)
 
+    def test_evaluate_with_the_face_capture_api_named(self):
+        # The v1 seed has no faceCaptureResult: evidence from the v1 API, incomplete from v1a.
+        body = (ROOT / "tests/fixtures/seeds/facecapture-v1.response.json").read_bytes()
+        for api, decision in [
+            (pb.FACE_CAPTURE_API_V1, "DECISION_APPROVED"),
+            (pb.FACE_CAPTURE_API_V1A, "DECISION_REVIEW_REQUIRED"),
+        ]:
+            result = self.client.EvaluateVerificationResult(
+                pb.EvaluateVerificationResultRequest(
+                    product=pb.PRODUCT_FACE_CAPTURE, response_body=body, face_capture_api=api
+                ),
+                timeout=CALL_TIMEOUT,
+            )
+            self.assertEqual(self.decision_name(result), decision)
+
     # Errors: the code, and google.rpc.Status details from grpc-status-details-bin.
 
     def test_invalid_request_carries_error_info_and_bad_request(self):

@@ -64,11 +64,15 @@ pub fn parse(
     body: &[u8],
     want_images: bool,
 ) -> Result<ParsedResponse, MalformedResponse> {
-    // A UTF-8 byte order mark is not JSON, but some proxies add one.
+    parse_value(product, &json_root(body)?, want_images)
+}
+
+/// Parses a response body as JSON. A UTF-8 byte order mark is not JSON, but some proxies add
+/// one: it is skipped.
+pub fn json_root(body: &[u8]) -> Result<Value, MalformedResponse> {
     let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
-    let root: Value = serde_json::from_slice(body)
-        .map_err(|e| MalformedResponse::new(format_args!("body is not json ({e})")))?;
-    parse_value(product, &root, want_images)
+    serde_json::from_slice(body)
+        .map_err(|e| MalformedResponse::new(format_args!("body is not json ({e})")))
 }
 
 /// Reads an already parsed response body (see [`parse`]).
