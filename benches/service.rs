@@ -521,17 +521,17 @@ fn machine_busy_ticks() -> u64 {
         .sum()
 }
 
-/// The guest halt-polling window of this VM (`cpuidle-haltpoll`), when the kernel has one. At
+/// The most the guest polls before halting an idle vCPU (`cpuidle-haltpoll`), when it can. At
 /// concurrency 1 every process on the path sleeps between hops; on a VM that halts an idle vCPU
 /// at once, each wake-up of another vCPU is an interrupt through the hypervisor, and the path
 /// through the service has two more of them than the direct call.
-fn guest_halt_poll_us() -> Option<u64> {
+fn guest_halt_poll_us() -> Option<f64> {
     let driver = std::fs::read_to_string("/sys/devices/system/cpu/cpuidle/current_driver").ok()?;
     if driver.trim() != "haltpoll" {
         return None;
     }
     let ns = std::fs::read_to_string("/sys/module/haltpoll/parameters/guest_halt_poll_ns").ok()?;
-    ns.trim().parse::<u64>().ok().map(|ns| ns / 1000)
+    ns.trim().parse::<u64>().ok().map(|ns| ns as f64 / 1000.0)
 }
 
 /// CPU used by processes other than this benchmark's during a phase: the machine is shared,
@@ -1628,7 +1628,7 @@ fn report(mut figures: Figures) {
         (
             "idle_halt_poll_us",
             "us",
-            "how long an idle vCPU polls before it halts (Linux cpuidle haltpoll, in a VM); 0: at once, so waking it goes through the hypervisor (BENCHMARKS.md, seventh session)",
+            "how long at most an idle vCPU polls before it halts (Linux cpuidle haltpoll, in a VM; the window adapts up to this); 0: it halts at once, so waking it goes through the hypervisor (BENCHMARKS.md, seventh session)",
         ),
         ("phase_s", "s", "length of each throughput phase"),
     ];
