@@ -199,6 +199,7 @@ impl Core {
                     transaction_id,
                     verdict: &verdict,
                     body: &cached.redacted,
+                    face_capture_api: cached.facts.face_capture_api().name(),
                     source,
                     trace_id: trace_id.as_deref(),
                     time: now,

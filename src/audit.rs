@@ -56,6 +56,9 @@ pub struct Entry<'a> {
     pub verdict: &'a Verdict,
     /// The redacted upstream body.
     pub body: &'a Redacted,
+    /// Which Face Capture API produced the body (`v1`, `v1a`), when known: replaying the body
+    /// through `explain` needs it (`--face-capture-api`) to reach the same decision.
+    pub face_capture_api: Option<&'static str>,
     /// Where the facts came from.
     pub source: Source,
     /// The trace id, when there is one.
@@ -83,7 +86,7 @@ pub fn record(entry: &Entry<'_>) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut record = json!({
         "type": "audit",
         "time": time,
         "traceId": entry.trace_id,
@@ -101,7 +104,11 @@ pub fn record(entry: &Entry<'_>) -> Value {
         "source": entry.source.as_str(),
         "body": entry.body.body,
         "removed": entry.body.removed,
-    })
+    });
+    if let Some(api) = entry.face_capture_api {
+        record["faceCaptureApi"] = json!(api);
+    }
+    record
 }
 
 /// The audit sink: a writer thread fed through a bounded channel.
@@ -267,6 +274,7 @@ mod tests {
             transaction_id: "T1",
             verdict: &verdict,
             body: &redacted,
+            face_capture_api: None,
             source: Source::Upstream,
             trace_id: None,
             time: SystemTime::now(),
@@ -292,10 +300,12 @@ mod tests {
             transaction_id: "T1",
             verdict: &verdict,
             body: &redacted,
+            face_capture_api: None,
             source: Source::Cache,
             trace_id: Some("abc"),
             time: SystemTime::UNIX_EPOCH,
         });
+        assert!(value.get("faceCaptureApi").is_none(), "only when known");
         assert_eq!(value["type"], "audit");
         assert_eq!(value["decision"], "REJECTED");
         assert_eq!(value["reasons"][0]["code"], "LIVENESS_ATTACK");

@@ -37,7 +37,7 @@ use toml::Spanned;
 use crate::domain::{Policy, PolicyError, PolicySet, PolicySpec};
 
 use crate::zoloz::aksk::SecretKey;
-use crate::zoloz::api::{BaseUrl, ClientId, FaceCaptureApi};
+use crate::zoloz::api::{BaseUrl, ClientId, FaceCaptureApi, InvalidValue};
 use crate::zoloz::client::{Auth, ClientConfig, RetryConfig, ZolozKeys};
 use crate::zoloz::keys::{PrivateKey, PublicKey};
 
@@ -879,15 +879,10 @@ fn build_tenant(
         ));
     }
     let face_capture_api = match t.face_capture_api.as_deref() {
-        None | Some("v1a") => FaceCaptureApi::V1a,
-        Some("v1") => FaceCaptureApi::V1,
-        Some(other) => {
-            return Err(invalid(
-                origin,
-                key("face_capture_api"),
-                format!("{other:?}: expected \"v1a\" or \"v1\""),
-            ));
-        }
+        None => FaceCaptureApi::default(),
+        Some(text) => text
+            .parse()
+            .map_err(|e: InvalidValue| invalid(origin, key("face_capture_api"), e.0))?,
     };
     let mut client = ClientConfig::new(base_url, client_id, auth);
     client.encrypt = encrypt;
@@ -1233,6 +1228,17 @@ encrypt = true
         .unwrap_err()
         .to_string();
         assert!(err.contains("default_tenant"), "{err}");
+        let err = Config::from_toml(
+            &format!("{}face_capture_api = \"v2\"\n", tenant_toml()),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("tenants.acme.face_capture_api")
+                && err.contains(r#""v2": expected "v1a" or "v1""#),
+            "{err}"
+        );
     }
 
     #[test]

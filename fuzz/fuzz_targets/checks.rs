@@ -8,7 +8,9 @@ use std::time::SystemTime;
 
 use zoloz_verdict::audit::{self, Source};
 use zoloz_verdict::config::{self, Config};
-use zoloz_verdict::domain::{Decision, Effect, Policy, PolicySet, Product, evaluate};
+use zoloz_verdict::domain::{
+    Decision, Effect, FaceCaptureApiVersion, Policy, PolicySet, Product, ProductFacts, evaluate,
+};
 use zoloz_verdict::grpc::convert::{image_to_pb, verification_result};
 use zoloz_verdict::zoloz::products;
 use zoloz_verdict::zoloz::redact::redact;
@@ -41,11 +43,13 @@ fn policy(strict: bool) -> &'static Policy {
 
 /// A checkresult response body through everything that reads one: the product parser (with
 /// and without images), the verdict engine under two policies, the API conversion, the audit
-/// redaction and record. The first byte picks the product (bits 0-1), images (bit 2) and the
-/// strict policy (bit 3); the rest is the body.
+/// redaction and record. The first byte picks the product (bits 0-1), images (bit 2), the
+/// strict policy (bit 3) and the Face Capture API the caller names (bits 4-5: none, v1, v1a,
+/// none); the rest is the body.
 ///
 /// Fail safe (DESIGN.md section 3): APPROVED never comes with a REVIEW, REJECT, PENDING or
-/// EXPIRED reason, and REJECTED always has a REJECT reason.
+/// EXPIRED reason, REJECTED always has a REJECT reason, and a Face Capture body named as the
+/// v1a API's is never APPROVED without `faceCaptureResult`.
 pub fn response(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
@@ -53,20 +57,35 @@ pub fn response(data: &[u8]) {
     let product = Product::ALL[usize::from(selector & 3)];
     let want_images = selector & 4 != 0;
     let policy = policy(selector & 8 != 0);
-    let Ok(parsed) = products::parse(product, body, want_images) else {
+    let api = [
+        FaceCaptureApiVersion::Unknown,
+        FaceCaptureApiVersion::V1,
+        FaceCaptureApiVersion::V1a,
+        FaceCaptureApiVersion::Unknown,
+    ][usize::from((selector >> 4) & 3)];
+    let Ok(mut parsed) = products::parse(product, body, want_images) else {
         return;
     };
+    parsed.facts.set_face_capture_api(api);
     let images: Vec<_> = parsed.images.iter().map(image_to_pb).collect();
     let Ok(verdict) = evaluate(&parsed.facts, policy) else {
         // A failure result code: the caller gets an error, not a verdict.
         return;
     };
     match verdict.decision {
-        Decision::Approved => assert!(
-            verdict.reasons.iter().all(|r| r.effect == Effect::Info),
-            "APPROVED with a non-INFO reason: {:?}",
-            verdict.reason_codes()
-        ),
+        Decision::Approved => {
+            assert!(
+                verdict.reasons.iter().all(|r| r.effect == Effect::Info),
+                "APPROVED with a non-INFO reason: {:?}",
+                verdict.reason_codes()
+            );
+            if let ProductFacts::FaceCapture(facts) = &parsed.facts.detail {
+                assert!(
+                    facts.api != FaceCaptureApiVersion::V1a || !facts.state.is_missing(),
+                    "APPROVED from the v1a API without faceCaptureResult"
+                );
+            }
+        }
         Decision::Rejected => assert!(
             verdict.reasons.iter().any(|r| r.effect == Effect::Reject),
             "REJECTED without a REJECT reason: {:?}",
@@ -84,8 +103,7 @@ pub fn response(data: &[u8]) {
         images,
     );
     assert_ne!(result.decision, 0, "DECISION_UNSPECIFIED");
-    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
-    if let Ok(root) = serde_json::from_slice::<serde_json::Value>(body) {
+    if let Ok(root) = products::json_root(body) {
         let redacted = redact(product, &root);
         let record = audit::record(&audit::Entry {
             tenant: "fuzz",
@@ -93,6 +111,7 @@ pub fn response(data: &[u8]) {
             transaction_id: "fuzz",
             verdict: &verdict,
             body: &redacted,
+            face_capture_api: parsed.facts.face_capture_api().name(),
             source: Source::Upstream,
             trace_id: None,
             time: SystemTime::UNIX_EPOCH,

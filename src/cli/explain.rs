@@ -17,6 +17,7 @@ use crate::error::{ErrorReason, ServiceError};
 use crate::grpc::convert::verification_result;
 use crate::grpc::status::{code_for, code_name};
 use crate::pb;
+use crate::zoloz::api::FaceCaptureApi;
 use crate::zoloz::products::parse;
 
 /// Arguments of `explain`.
@@ -35,19 +36,11 @@ pub struct ExplainArgs {
     /// Which Face Capture API produced the response, v1 or v1a (face-capture only). Without
     /// it, the v1 rule of positive evidence also applies to a response without
     /// faceCaptureResult, which from the v1a API is incomplete.
-    #[arg(long, value_name = "API", value_parser = parse_face_capture_api)]
-    pub face_capture_api: Option<FaceCaptureApiVersion>,
+    #[arg(long, value_name = "API")]
+    pub face_capture_api: Option<FaceCaptureApi>,
     /// The response body, as ZOLOZ sent it (decrypted JSON); `-` for standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-}
-
-fn parse_face_capture_api(text: &str) -> Result<FaceCaptureApiVersion, String> {
-    match text {
-        "v1" => Ok(FaceCaptureApiVersion::V1),
-        "v1a" => Ok(FaceCaptureApiVersion::V1a),
-        _ => Err("expected v1 or v1a".to_string()),
-    }
 }
 
 /// Runs `explain`.
@@ -75,7 +68,7 @@ pub fn explain(args: &ExplainArgs) -> ExitCode {
     };
     let api = args
         .face_capture_api
-        .unwrap_or(FaceCaptureApiVersion::Unknown);
+        .map_or(FaceCaptureApiVersion::Unknown, Into::into);
     let output = match explain_body(args.product, api, &body, &policies, args.policy.as_deref()) {
         Ok(result) => pb::to_json(&result),
         Err(err) => error_json(&err),

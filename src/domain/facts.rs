@@ -105,6 +105,18 @@ pub enum FaceCaptureApiVersion {
     V1a,
 }
 
+impl FaceCaptureApiVersion {
+    /// `v1` or `v1a`, as configuration files and `explain --face-capture-api` spell it; `None`
+    /// when not known.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            FaceCaptureApiVersion::Unknown => None,
+            FaceCaptureApiVersion::V1 => Some("v1"),
+            FaceCaptureApiVersion::V1a => Some("v1a"),
+        }
+    }
+}
+
 /// Face Capture checkresult facts (`/api/v1/` and `/api/v1a/`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceCaptureFacts {
@@ -222,6 +234,14 @@ impl Facts {
     pub fn set_face_capture_api(&mut self, api: FaceCaptureApiVersion) {
         if let ProductFacts::FaceCapture(facts) = &mut self.detail {
             facts.api = api;
+        }
+    }
+
+    /// Which Face Capture API produced the facts, when they are Face Capture facts.
+    pub fn face_capture_api(&self) -> FaceCaptureApiVersion {
+        match &self.detail {
+            ProductFacts::FaceCapture(facts) => facts.api,
+            _ => FaceCaptureApiVersion::Unknown,
         }
     }
 

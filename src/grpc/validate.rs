@@ -405,4 +405,45 @@ mod tests {
         };
         assert_eq!(fields(evaluate_query(&r).unwrap_err()), ["response_body"]);
     }
+
+    #[test]
+    fn the_face_capture_api_is_for_face_capture_bodies() {
+        let evaluate = |product: i32, api: i32| {
+            evaluate_query(&pb::EvaluateVerificationResultRequest {
+                product,
+                face_capture_api: api,
+                response_body: b"{}".to_vec().into(),
+                ..Default::default()
+            })
+        };
+        let face_capture = pb::Product::FaceCapture as i32;
+        let connect = pb::Product::Connect as i32;
+        let (v1, v1a) = (
+            pb::FaceCaptureApi::V1 as i32,
+            pb::FaceCaptureApi::V1a as i32,
+        );
+        for (product, api, expected) in [
+            (face_capture, 0, FaceCaptureApiVersion::Unknown),
+            (face_capture, v1, FaceCaptureApiVersion::V1),
+            (face_capture, v1a, FaceCaptureApiVersion::V1a),
+            (connect, 0, FaceCaptureApiVersion::Unknown),
+        ] {
+            assert_eq!(evaluate(product, api).unwrap().face_capture_api, expected);
+        }
+        assert_eq!(
+            fields(evaluate(connect, v1a).unwrap_err()),
+            ["face_capture_api"]
+        );
+        assert_eq!(
+            fields(evaluate(face_capture, 7).unwrap_err()),
+            ["face_capture_api"]
+        );
+        // A bad product is reported alone: the API cannot be judged against it, unless the
+        // value is unknown whatever the product.
+        assert_eq!(fields(evaluate(0, v1).unwrap_err()), ["product"]);
+        assert_eq!(
+            fields(evaluate(9, 7).unwrap_err()),
+            ["product", "face_capture_api"]
+        );
+    }
 }

@@ -4,8 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::domain::Product;
 pub use crate::domain::ids::{BizId, TransactionId};
+use crate::domain::{FaceCaptureApiVersion, Product};
 
 /// One ZOLOZ API this service calls. Every one of them is idempotent (safe to retry and poll).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,6 +84,30 @@ pub enum FaceCaptureApi {
     V1a,
     /// `/api/v1/`: the older API without a product state.
     V1,
+}
+
+impl FromStr for FaceCaptureApi {
+    type Err = InvalidValue;
+
+    /// `v1a` or `v1`, as configuration files and `explain --face-capture-api` spell them.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "v1a" => Ok(FaceCaptureApi::V1a),
+            "v1" => Ok(FaceCaptureApi::V1),
+            other => Err(InvalidValue(format!(
+                "{other:?}: expected \"v1a\" or \"v1\""
+            ))),
+        }
+    }
+}
+
+impl From<FaceCaptureApi> for FaceCaptureApiVersion {
+    fn from(api: FaceCaptureApi) -> Self {
+        match api {
+            FaceCaptureApi::V1a => FaceCaptureApiVersion::V1a,
+            FaceCaptureApi::V1 => FaceCaptureApiVersion::V1,
+        }
+    }
 }
 
 impl FaceCaptureApi {

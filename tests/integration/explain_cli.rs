@@ -237,7 +237,7 @@ fn the_face_capture_api_decides_which_rule_of_evidence_applies() {
     );
     let output = explain(&["--product", "face-capture", "--face-capture-api", "v2", &v1]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("expected v1 or v1a"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("\"v2\": expected \"v1a\" or \"v1\""));
 }
 
 #[test]

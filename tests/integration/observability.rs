@@ -174,6 +174,9 @@ encrypt = true
             "sim-face-capture-device-risk-medium",
             true,
         ),
+        // The v1 shape from the v1a API (the default): REVIEW_REQUIRED, which the record's
+        // body replays to only when the API is named.
+        (Product::FaceCapture, "sim-face-capture-v1-approve", false),
         (Product::FaceCompare, "sim-face-compare-mismatch", false),
     ];
     for (product, id, images) in calls {
@@ -193,6 +196,9 @@ encrypt = true
             .unwrap()
             .into_inner();
         assert_ne!(result.decision(), pb::Decision::Unspecified);
+        if id == "sim-face-capture-v1-approve" {
+            assert_eq!(result.decision(), pb::Decision::ReviewRequired);
+        }
     }
     let mut req = tonic::Request::new(request(Product::Connect, "sim-connect-bad-signature"));
     req.metadata_mut()
@@ -262,11 +268,19 @@ encrypt = true
         );
         let body_file = dir.path().join("replay.json");
         std::fs::write(&body_file, record["body"].to_string()).unwrap();
-        let out = Command::new(binary())
-            .args(["explain", "--product", record["product"].as_str().unwrap()])
-            .arg(&body_file)
-            .output()
-            .unwrap();
+        let product = record["product"].as_str().unwrap();
+        let mut explain = Command::new(binary());
+        explain.args(["explain", "--product", product]);
+        if product == "face-capture" {
+            assert_eq!(
+                record["faceCaptureApi"], "v1a",
+                "the tenant's API is recorded"
+            );
+            explain.args(["--face-capture-api", "v1a"]);
+        } else {
+            assert!(record.get("faceCaptureApi").is_none());
+        }
+        let out = explain.arg(&body_file).output().unwrap();
         assert!(out.status.success());
         let replayed: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
