@@ -19,8 +19,7 @@ use crate::audit::{self, Audit, Source};
 use crate::config::Config;
 use crate::domain::ids::{BizId, TransactionId};
 use crate::domain::{
-    ExtractedImage, FaceCaptureApiVersion, Facts, Policy, PolicySet, Product,
-    UpstreamFailureReport, Verdict, evaluate,
+    ExtractedImage, Facts, Policy, PolicySet, Product, UpstreamFailureReport, Verdict, evaluate,
 };
 use crate::error::{ErrorReason, ServiceError};
 use crate::grpc::convert::{image_to_pb, verification_result};
@@ -31,7 +30,6 @@ use crate::pb;
 use crate::source::cache::TtlCache;
 use crate::source::flight::SingleFlight;
 use crate::telemetry::metrics::{CacheLabels, Metrics, ReasonLabels, VerdictLabels};
-use crate::zoloz::api::Api;
 use crate::zoloz::client::{CheckResultRequest, ZolozClient};
 use crate::zoloz::products;
 use crate::zoloz::redact::{Redacted, redact};
@@ -271,11 +269,9 @@ impl Core {
         let root = response.json;
         drop(response.body);
         let mut parsed = products::parse_value(product, &root, want_images)?;
-        parsed.facts.set_face_capture_api(match api {
-            Api::FaceCaptureV1 => FaceCaptureApiVersion::V1,
-            Api::FaceCaptureV1a => FaceCaptureApiVersion::V1a,
-            _ => FaceCaptureApiVersion::Unknown,
-        });
+        parsed
+            .facts
+            .set_face_capture_api(api.face_capture_version());
         // A body that names its transaction must name ours: a signed answer for another
         // transaction (replayed by someone in the path) is not an answer to this request.
         if let Some(answered) = &parsed.facts.transaction_id

@@ -63,6 +63,16 @@ impl Api {
         }
     }
 
+    /// Which Face Capture API this is, for the engine's rule of evidence (`Unknown` for the
+    /// other APIs).
+    pub fn face_capture_version(self) -> FaceCaptureApiVersion {
+        match self {
+            Api::FaceCaptureV1 => FaceCaptureApiVersion::V1,
+            Api::FaceCaptureV1a => FaceCaptureApiVersion::V1a,
+            _ => FaceCaptureApiVersion::Unknown,
+        }
+    }
+
     /// A stable label for metrics and logs.
     pub fn label(self) -> &'static str {
         match self {
@@ -103,10 +113,7 @@ impl FromStr for FaceCaptureApi {
 
 impl From<FaceCaptureApi> for FaceCaptureApiVersion {
     fn from(api: FaceCaptureApi) -> Self {
-        match api {
-            FaceCaptureApi::V1a => FaceCaptureApiVersion::V1a,
-            FaceCaptureApi::V1 => FaceCaptureApiVersion::V1,
-        }
+        api.api_for(Product::FaceCapture).face_capture_version()
     }
 }
 
