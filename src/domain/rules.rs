@@ -28,15 +28,7 @@ pub(crate) fn face_capture(
     let state = read_state(findings, fld::STATE, "faceCaptureResult", &f.state, outcome);
     let settled = outcome == CodeOutcome::Success && state.is_settled();
 
-    let attack = flag(findings, fld::FACE_ATTACK, "faceAttack", &f.face_attack);
-    if attack == Some(true) {
-        findings.add(
-            ReasonCode::LivenessAttack,
-            fld::FACE_ATTACK,
-            f.face_attack.raw(),
-            "liveness detection found a fake-face attack (faceAttack true)",
-        );
-    }
+    let attack = face_attack(findings, fld::FACE_ATTACK, &f.face_attack);
     let passed = flag(
         findings,
         fld::QUALITY_PASSED,
@@ -255,15 +247,7 @@ pub(crate) fn connect(
     let state = read_state(findings, fld::STATE, "connectResult", &f.state, outcome);
     let settled = outcome == CodeOutcome::Success && state.is_settled();
 
-    let attack = flag(findings, fld::FACE_ATTACK, "faceAttack", &f.face_attack);
-    if attack == Some(true) {
-        findings.add(
-            ReasonCode::LivenessAttack,
-            fld::FACE_ATTACK,
-            f.face_attack.raw(),
-            "liveness detection found a fake-face attack (faceAttack true)",
-        );
-    }
+    let attack = face_attack(findings, fld::FACE_ATTACK, &f.face_attack);
     let face_score = score(findings, fld::FACE_SCORE, "faceScore", &f.face_score);
     let min = findings.policy().face_match_min_score();
     threshold(
@@ -586,6 +570,24 @@ fn state_text(
         Observed::Known { value, .. } => Some((pointer, value.clone())),
         Observed::Unrecognized { raw } => Some((pointer, raw.clone())),
     }
+}
+
+/// Liveness's `faceAttack` (Face Capture, Connect): true is a presentation attack.
+fn face_attack(
+    findings: &mut Findings<'_>,
+    pointer: &str,
+    observed: &Observed<bool>,
+) -> Option<bool> {
+    let attack = flag(findings, pointer, "faceAttack", observed);
+    if attack == Some(true) {
+        findings.add(
+            ReasonCode::LivenessAttack,
+            pointer,
+            observed.raw(),
+            "liveness detection found a fake-face attack (faceAttack true)",
+        );
+    }
+    attack
 }
 
 /// A boolean flag; another JSON type is unrecognized (never coerced: `"false"` is not false).
