@@ -366,6 +366,19 @@ impl Backend for Core {
         };
         let transaction_id = query.transaction_id.as_str();
         let cacheable_read = !query.bypass_cache && !query.images.return_images;
+        // A cached result is re-evaluated under the policy asked for; it never has images.
+        let from_cache = |cached: &Cached| {
+            self.answer(
+                &tenant.name,
+                query.product,
+                transaction_id,
+                cached,
+                &[],
+                evaluate(&cached.facts, policy),
+                Source::Cache,
+                query.origin,
+            )
+        };
         if cacheable_read {
             let hit = self.cache.get(&key);
             self.metrics
@@ -375,16 +388,7 @@ impl Backend for Core {
                 })
                 .inc();
             if let Some(cached) = hit {
-                return self.answer(
-                    &tenant.name,
-                    query.product,
-                    transaction_id,
-                    &cached,
-                    &[],
-                    evaluate(&cached.facts, policy),
-                    Source::Cache,
-                    query.origin,
-                );
+                return from_cache(&cached);
             }
         }
         let fetched = self.fetch(tenant, &key, query, deadline).await?;
@@ -395,16 +399,7 @@ impl Backend for Core {
             // A terminal result never turns back into PENDING (its images, never cached, are
             // not available from a PENDING answer).
             if let Some(cached) = self.cache.get(&key) {
-                return self.answer(
-                    &tenant.name,
-                    query.product,
-                    transaction_id,
-                    &cached,
-                    &[],
-                    evaluate(&cached.facts, policy),
-                    Source::Cache,
-                    query.origin,
-                );
+                return from_cache(&cached);
             }
         } else {
             self.cache.insert(key.clone(), Arc::clone(&fetched.cached));
