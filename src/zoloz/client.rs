@@ -652,9 +652,9 @@ fn header_value(value: &str) -> Result<HeaderValue, UpstreamError> {
 /// it; the tree goes on to the product reader (`VerifiedResponse::json`), so that a body with
 /// megabytes of images is parsed once, not twice.
 fn read_result(body: &[u8]) -> Result<ResultEnvelope, UpstreamError> {
-    // A fixed message: serde's would quote the body.
     let not_envelope = || UpstreamError::Malformed("the body is not a checkresult envelope".into());
-    let root: serde_json::Value = serde_json::from_slice(body).map_err(|_| not_envelope())?;
+    // The product readers' parse: a byte order mark skipped, a repeated key refused.
+    let root = super::products::json_root(body).map_err(|e| UpstreamError::Malformed(e.message))?;
     let result = match root.as_object().ok_or_else(not_envelope)?.get("result") {
         None | Some(serde_json::Value::Null) => {
             return Err(UpstreamError::Malformed(
@@ -754,14 +754,18 @@ mod tests {
     #[test]
     fn result_envelope_is_required() {
         assert!(read_result(br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"}}"#).is_ok());
-        // A repeated key keeps its last value, as everywhere else in the body (the product
-        // reader reads the same tree, so the code and the facts can never disagree).
-        let repeated = read_result(
-            br#"{"result":{"resultCode":"SYSTEM_ERROR","resultCode":"SUCCESS"},"x":1}"#,
-        )
-        .unwrap();
-        assert_eq!(repeated.code, "SUCCESS");
-        assert_eq!(repeated.root["result"]["resultCode"], "SUCCESS");
+        // A byte order mark is skipped, as Evaluate skips it.
+        assert!(read_result(b"\xef\xbb\xbf{\"result\":{\"resultCode\":\"SUCCESS\"}}").is_ok());
+        // A repeated key has no single meaning: refused, whichever value comes last.
+        for repeated in [
+            &br#"{"result":{"resultCode":"SYSTEM_ERROR","resultCode":"SUCCESS"},"x":1}"#[..],
+            br#"{"result":{"resultCode":"SUCCESS"},"extInfo":{"faceAttack":true,"faceAttack":false}}"#,
+        ] {
+            let Err(UpstreamError::Malformed(message)) = read_result(repeated) else {
+                panic!("{}", String::from_utf8_lossy(repeated));
+            };
+            assert!(message.contains("repeats a key"), "{message}");
+        }
         for bad in [
             &b"[]"[..],
             br#"[{"resultCode":"SUCCESS"}]"#,

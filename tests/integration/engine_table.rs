@@ -334,6 +334,10 @@ fn rows() -> Vec<Row> {
     row("all: no result envelope", FaceCompare, j(del(fcmp(), "/result")), d(), err(ErrorReason::UpstreamMalformedResponse));
     row("all: result not an object", IdRecognition, j(set(id(), "/result", json!("SUCCESS"))), d(), err(ErrorReason::UpstreamMalformedResponse));
     row("all: empty body", FaceCapture, Vec::new(), d(), err(ErrorReason::UpstreamMalformedResponse));
+    // A repeated key has no single meaning (serde_json would keep the last): never a verdict.
+    row("all: repeated key, attack then none", FaceCapture, br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"extInfo":{"faceAttack":true,"faceAttack":false,"quality":"80"}}"#.to_vec(), d(), err(ErrorReason::UpstreamMalformedResponse));
+    row("all: repeated result envelope", Connect, br#"{"result":{"resultCode":"LIMIT_EXCEEDED","resultStatus":"F"},"result":{"resultCode":"SUCCESS","resultStatus":"S"}}"#.to_vec(), d(), err(ErrorReason::UpstreamMalformedResponse));
+    row("all: repeated spoof check", IdRecognition, br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"extInfo":{"recognitionResult":"Y","spoofResult":{"TAMPER_CHECK":"N","TAMPER_CHECK":"Y"}}}"#.to_vec(), d(), err(ErrorReason::UpstreamMalformedResponse));
 
     rows
 }

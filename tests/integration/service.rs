@@ -580,6 +580,26 @@ async fn evaluate_normalizes_a_body_without_calling_zoloz() {
         (status.code(), error_reason(&status).as_str()),
         (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE")
     );
+    // A repeated key (attack, then none) is refused, not read as its last value.
+    let status = client
+        .evaluate_verification_result(pb::EvaluateVerificationResultRequest {
+            product: pb::Product::Connect as i32,
+            response_body: br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"extInfo":{"faceAttack":true,"faceAttack":false,"faceScore":95}}"#
+                .to_vec()
+                .into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code(), error_reason(&status).as_str()),
+        (Code::Internal, "UPSTREAM_MALFORMED_RESPONSE")
+    );
+    assert!(
+        status.message().contains("repeats a key"),
+        "{}",
+        status.message()
+    );
     // A failure result code in the body maps to its error.
     let status = client
         .evaluate_verification_result(pb::EvaluateVerificationResultRequest {

@@ -5,8 +5,9 @@
 //! Lenient where ZOLOZ is inconsistent (scores as numbers or numeric strings, Face Capture v1
 //! and v1a, Connect with and without `connectResult`, `PROCESSING` with status S or F, unknown
 //! fields tolerated and ignored) and strict where it matters: a body that is not JSON, not an
-//! object, or lacks the `result` envelope is a [`MalformedResponse`]; a decision field of the
-//! wrong type reaches the engine as unrecognized, never as a passing value.
+//! object, repeats a key in an object, or lacks the `result` envelope is a
+//! [`MalformedResponse`]; a decision field of the wrong type reaches the engine as
+//! unrecognized, never as a passing value.
 
 use std::fmt;
 
@@ -21,6 +22,7 @@ mod face_capture;
 mod face_compare;
 mod id_recognition;
 pub mod read;
+mod strict;
 
 /// The longest `transactionId` taken from a body (ZOLOZ ids are at most 64 characters).
 const MAX_TRANSACTION_ID_LEN: usize = 128;
@@ -67,11 +69,12 @@ pub fn parse(
     parse_value(product, &json_root(body)?, want_images)
 }
 
-/// Parses a response body as JSON. A UTF-8 byte order mark is not JSON, but some proxies add
-/// one: it is skipped.
+/// Parses a response body as JSON: the one parse of every checkresult body, fetched or handed
+/// to Evaluate. A UTF-8 byte order mark is not JSON, but some proxies add one: it is skipped.
+/// An object that repeats a key is refused ([`strict`]).
 pub fn json_root(body: &[u8]) -> Result<Value, MalformedResponse> {
     let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
-    serde_json::from_slice(body)
+    strict::from_slice(body)
         .map_err(|e| MalformedResponse::new(format_args!("body is not json ({e})")))
 }
 
