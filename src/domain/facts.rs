@@ -176,6 +176,16 @@ pub struct SpoofCheckFact {
 /// service understands, and reading an unbounded map would let a body cost unbounded work.
 pub const MAX_SPOOF_CHECKS: usize = 16;
 
+/// The five spoof checks ZOLOZ documents, in its order. They are read before any other check,
+/// so that a body with more checks than [`MAX_SPOOF_CHECKS`] cannot push one of them out.
+pub const KNOWN_SPOOF_CHECKS: [&str; 5] = [
+    "TAMPER_CHECK",
+    "MATERIAL_CHECK",
+    "SCREEN_RECAPTURE_CHECK",
+    "INFORMATION_CHECK",
+    "SECURITY_FEATURE_CHECK",
+];
+
 /// Spoof check names longer than this are cut (they end up in JSON pointers and messages).
 pub const MAX_SPOOF_CHECK_NAME_CHARS: usize = 64;
 

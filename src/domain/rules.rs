@@ -446,7 +446,14 @@ pub(crate) fn id_recognition(
         );
         let known = SPOOF_CHECKS.iter().find(|(name, ..)| *name == check.name);
         match (check.value.as_str(), known) {
-            (_, _) if check.value.is_missing() => continue,
+            // ZOLOZ documents every check it reports as Y or N: a check present as `null` did
+            // not say it passed.
+            (_, _) if check.value.is_missing() => findings.add(
+                ReasonCode::UnrecognizedUpstreamValue,
+                &pointer,
+                Some("null"),
+                format!("spoof check {:?} is null, not Y or N", check.name),
+            ),
             (Some("Y"), _) => {}
             (Some("N"), Some((name, reason, message))) => findings.add(
                 *reason,
@@ -472,6 +479,7 @@ pub(crate) fn id_recognition(
         }
         let value = match &check.value {
             Observed::Known { value, .. } => value.clone(),
+            Observed::Missing => "null".to_string(),
             other => other.raw().unwrap_or_default().to_string(),
         };
         spoof_checks.push(SpoofCheck {
@@ -732,5 +740,17 @@ fn device_risk(findings: &mut Findings<'_>, observed: &Observed<i64>) {
             raw,
             "riskLevel is not an integer",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::facts::KNOWN_SPOOF_CHECKS;
+
+    #[test]
+    fn the_reasons_cover_the_checks_read_first() {
+        let names: Vec<&str> = SPOOF_CHECKS.iter().map(|(name, ..)| *name).collect();
+        assert_eq!(names, KNOWN_SPOOF_CHECKS);
     }
 }

@@ -12,6 +12,7 @@ use crate::domain::Product;
 use crate::domain::facts::{
     MAX_SPOOF_CHECK_NAME_CHARS, MAX_SPOOF_CHECKS, escape_pointer_token, field,
 };
+use crate::zoloz::products::spoof_entries;
 
 /// Strings are cut here (the engine reads no more: a longer value is unrecognized either way).
 const MAX_STRING_CHARS: usize = 1024;
@@ -135,7 +136,7 @@ fn redact_object(
                     // One more than the engine reads, so that "too many checks" replays.
                     let kept = MAX_SPOOF_CHECKS + 1;
                     let mut map = Map::new();
-                    for (name, entry) in entries.iter().take(kept) {
+                    for (name, entry) in spoof_entries(entries).take(kept) {
                         let name: String = name.chars().take(MAX_SPOOF_CHECK_NAME_CHARS).collect();
                         let entry_pointer = format!("{pointer}/{}", escape_pointer_token(&name));
                         map.insert(name, scalar(&entry_pointer, entry, removed));
@@ -317,6 +318,20 @@ mod tests {
                 .iter()
                 .any(|r| r.contains("183 more entries"))
         );
+    }
+
+    #[test]
+    fn a_known_spoof_check_after_many_others_is_kept_for_replay() {
+        let mut checks: Map<String, Value> = (0..40)
+            .map(|i| (format!("CHECK_{i}"), json!("Y")))
+            .collect();
+        checks.insert("TAMPER_CHECK".into(), json!("N"));
+        let body = json!({"result": {"resultCode": "SUCCESS"}, "extInfo": {"spoofResult": checks}});
+        let redacted = redact(Product::IdRecognition, &body);
+        let kept = redacted.body["extInfo"]["spoofResult"].as_object().unwrap();
+        assert_eq!(kept.len(), MAX_SPOOF_CHECKS + 1);
+        assert_eq!(kept.keys().next().unwrap(), "TAMPER_CHECK");
+        assert_eq!(kept["TAMPER_CHECK"], "N");
     }
 
     #[test]

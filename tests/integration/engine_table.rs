@@ -262,6 +262,9 @@ fn rows() -> Vec<Row> {
     // A mismatch is only final when both images were usable: an unknown quality leaves it to review.
     row("face compare: samePerson false, a quality missing", FaceCompare, j(set(del(fcmp(), "/face1ImageQualityResult"), "/samePerson", json!(false))), d(), v(ReviewRequired, false, &[IncompleteResult]));
     row("face compare: samePerson false, a quality not PASS or FAIL", FaceCompare, j(set(set(fcmp(), "/face2ImageQualityResult", json!("pass")), "/samePerson", json!(false))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    // The known checks are read first: 40 others before a TAMPER_CHECK N cannot push it out.
+    row("id recognition: TAMPER_CHECK N after more checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).chain([("TAMPER_CHECK".to_string(), json!("N"))]).collect::<serde_json::Map<_, _>>()))), d(), v(Rejected, false, &[DocTampered, UnrecognizedUpstreamValue]));
+    row("id recognition: a spoof check present as null", IdRecognition, spoof("TAMPER_CHECK", Value::Null), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("id recognition: more spoof checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).collect::<serde_json::Map<_, _>>()))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("face compare: score missing (no threshold)", FaceCompare, j(del(fcmp(), "/score")), d(), v(Approved, false, &[]));
     row("connect: older api (no connectResult) approves", Connect, fixture("connect-older-api.json"), d(), v(Approved, false, &[]));

@@ -2,11 +2,11 @@
 //! (`ocrResult`, `ocrResultFormat`, `ocrResultDetail`, `countryCode`) are never read: they are
 //! personal data and decide nothing.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::read::{ImageSink, at, container, string};
 use crate::domain::facts::field::id_recognition as fld;
-use crate::domain::facts::{MAX_SPOOF_CHECK_NAME_CHARS, MAX_SPOOF_CHECKS};
+use crate::domain::facts::{KNOWN_SPOOF_CHECKS, MAX_SPOOF_CHECK_NAME_CHARS, MAX_SPOOF_CHECKS};
 use crate::domain::{IdRecognitionFacts, ImageKind, ShapeMismatch, SpoofCheckFact};
 
 pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> IdRecognitionFacts {
@@ -14,8 +14,7 @@ pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> IdReco
     container(root, fld::SPOOF_RESULT, mismatches);
     let (spoof_checks, spoof_checks_dropped) = match at(root, fld::SPOOF_RESULT) {
         Some(Value::Object(checks)) => (
-            checks
-                .iter()
+            spoof_entries(checks)
                 .take(MAX_SPOOF_CHECKS)
                 .map(|(name, value)| SpoofCheckFact {
                     name: name.chars().take(MAX_SPOOF_CHECK_NAME_CHARS).collect(),
@@ -37,6 +36,21 @@ pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> IdReco
         deeper_description: string(at(root, fld::DEEPER_DESCRIPTION)),
         upload_enabled: string(at(root, fld::UPLOAD_ENABLED)),
     }
+}
+
+/// `spoofResult`'s entries in the order they are read: the five known checks first (those
+/// present), then the others in body order. The engine reads the first [`MAX_SPOOF_CHECKS`],
+/// and the audit redaction keeps entries in the same order, so that a replay reads the same.
+pub(crate) fn spoof_entries(
+    checks: &Map<String, Value>,
+) -> impl Iterator<Item = (&String, &Value)> {
+    let known = KNOWN_SPOOF_CHECKS
+        .iter()
+        .filter_map(|name| checks.get_key_value(*name));
+    let others = checks
+        .iter()
+        .filter(|(name, _)| !KNOWN_SPOOF_CHECKS.contains(&name.as_str()));
+    known.chain(others)
 }
 
 pub(super) fn images(root: &Value, sink: &mut ImageSink) {

@@ -24,6 +24,8 @@ mod id_recognition;
 pub mod read;
 mod strict;
 
+pub(crate) use id_recognition::spoof_entries;
+
 /// The longest `transactionId` taken from a body (ZOLOZ ids are at most 64 characters).
 const MAX_TRANSACTION_ID_LEN: usize = 128;
 
