@@ -386,7 +386,18 @@ pub(crate) fn id_recognition(
     let settled = outcome == CodeOutcome::Success;
 
     match &f.recognition_result {
-        Observed::Known { value, .. } if value == "Y" => {}
+        Observed::Known { value, .. } if value == "Y" => match &f.recognition_error_code {
+            // ZOLOZ sends `""` with Y.
+            Observed::Missing => {}
+            Observed::Known { value, .. } if value.is_empty() => {}
+            // Y and an error code (`NOT_REAL_DOC`, …) disagree: neither is taken.
+            code => findings.add(
+                ReasonCode::UnrecognizedUpstreamValue,
+                fld::RECOGNITION_ERROR_CODE,
+                code.raw(),
+                "recognitionResult is Y but recognitionErrorCode names an error",
+            ),
+        },
         Observed::Known { value, raw } if value == "N" => {
             let code_text = f.recognition_error_code.as_str();
             let reason = match code_text {

@@ -109,13 +109,15 @@ fn approvable(product: Product, body: &Value) -> bool {
                 None | Some(Value::Null) => true,
                 Some(Value::Object(checks)) => checks
                     .values()
-                    .all(|v| v.is_null() || v.as_str() == Some("Y")),
+                    .all(|v| v.as_str() == Some("Y")),
                 Some(_) => false,
             };
             let deeper = p("/extInfo/deeperResult");
             let upload = p("/extInfo/uploadEnabledResult");
+            let error_code = p("/extInfo/recognitionErrorCode");
             absent_or_object(p("/extInfo"))
                 && is_str(p("/extInfo/recognitionResult"), &["Y"])
+                && (absent(error_code) || is_str(error_code, &[""]))
                 && spoof_ok
                 && (absent(deeper) || is_str(deeper, &["Y"]))
                 && (absent(upload) || is_str(upload, &["Y", "N"]))
@@ -147,6 +149,7 @@ fn relevant(product: Product, pointer: &str) -> bool {
         ],
         Product::IdRecognition => &[
             "/extInfo/recognitionResult",
+            "/extInfo/recognitionErrorCode",
             "/extInfo/spoofResult/",
             "/extInfo/deeperResult",
             "/extInfo/uploadEnabledResult",

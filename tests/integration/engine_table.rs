@@ -234,8 +234,13 @@ fn rows() -> Vec<Row> {
     row("id recognition: N + another code", IdRecognition, j(id_failed(Some("GLARE"))), d(), v(Rejected, true, &[DocRecognitionFailed]));
     row("id recognition: N + empty code", IdRecognition, j(id_failed(Some(""))), d(), v(Rejected, true, &[DocRecognitionFailed]));
     row("id recognition: N without a code", IdRecognition, j(id_failed(None)), d(), v(Rejected, true, &[DocRecognitionFailed]));
-    row("id recognition: Y with a stray error code still approves", IdRecognition, j(set(id(), "/extInfo/recognitionErrorCode", json!("BLUR"))), d(), v(Approved, false, &[]));
+    row("id recognition: Y with a stray error code is left to review", IdRecognition, j(set(id(), "/extInfo/recognitionErrorCode", json!("BLUR"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("id recognition: Y with an empty error code approves (as ZOLOZ's sample)", IdRecognition, j(set(id(), "/extInfo/recognitionErrorCode", json!(""))), d(), v(Approved, false, &[]));
 
+    // Y with an error code: the two disagree (ZOLOZ sends "" with Y).
+    row("id recognition: Y with NOT_REAL_DOC", IdRecognition, j(set(id(), "/extInfo/recognitionErrorCode", json!("NOT_REAL_DOC"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("id recognition: Y with an error code not a string", IdRecognition, j(set(id(), "/extInfo/recognitionErrorCode", json!(7))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("id recognition: Y with a null error code", IdRecognition, j(set(id(), "/extInfo/recognitionErrorCode", Value::Null)), d(), v(Approved, false, &[]));
     // ---- spoofResult
     let spoof = |check: &str, value: Value| j(set(id(), &format!("/extInfo/spoofResult/{check}"), value));
     row("id recognition: TAMPER_CHECK N", IdRecognition, spoof("TAMPER_CHECK", json!("N")), d(), v(Rejected, false, &[DocTampered]));
