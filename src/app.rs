@@ -19,7 +19,8 @@ use crate::audit::{self, Audit, Source};
 use crate::config::Config;
 use crate::domain::ids::{BizId, TransactionId};
 use crate::domain::{
-    ExtractedImage, Facts, Policy, PolicySet, Product, UpstreamFailureReport, Verdict, evaluate,
+    ExtractedImage, FaceCaptureApiVersion, Facts, Policy, PolicySet, Product,
+    UpstreamFailureReport, Verdict, evaluate,
 };
 use crate::error::{ErrorReason, ServiceError};
 use crate::grpc::convert::{image_to_pb, verification_result};
@@ -426,7 +427,15 @@ impl Backend for Core {
         let tenant_name = tenant.map(|t| t.name.as_str()).unwrap_or_default();
         let root = products::json_root(&query.body)?;
         let mut parsed = products::parse_value(query.product, &root, false)?;
-        parsed.facts.set_face_capture_api(query.face_capture_api);
+        // Unnamed, the API is the one the tenant's configuration calls; only without any tenant
+        // does either rule of positive evidence apply.
+        let api = match (query.face_capture_api, tenant) {
+            (FaceCaptureApiVersion::Unknown, Some(tenant)) => {
+                tenant.client.config().face_capture_api.into()
+            }
+            (named, _) => named,
+        };
+        parsed.facts.set_face_capture_api(api);
         let cached = Cached {
             redacted: redacted(self.audit.enabled(), query.product, &root),
             facts: parsed.facts,

@@ -107,9 +107,7 @@ fn approvable(product: Product, body: &Value) -> bool {
         Product::IdRecognition => {
             let spoof_ok = match p("/extInfo/spoofResult") {
                 None | Some(Value::Null) => true,
-                Some(Value::Object(checks)) => checks
-                    .values()
-                    .all(|v| v.as_str() == Some("Y")),
+                Some(Value::Object(checks)) => checks.values().all(|v| v.as_str() == Some("Y")),
                 Some(_) => false,
             };
             let deeper = p("/extInfo/deeperResult");

@@ -618,7 +618,7 @@ async fn evaluate_normalizes_a_body_without_calling_zoloz() {
 }
 
 #[tokio::test]
-async fn evaluate_applies_the_rule_of_the_face_capture_api_the_caller_names() {
+async fn evaluate_applies_the_rule_of_the_named_or_configured_face_capture_api() {
     let service = spawn_service(|_| {}, |_| {}).await;
     let mut client = service.client();
     // The v1 seed: no faceCaptureResult, faceAttack false with a quality score.
@@ -632,18 +632,34 @@ async fn evaluate_applies_the_rule_of_the_face_capture_api_the_caller_names() {
         face_capture_api: api,
         ..Default::default()
     };
-    for (api, decision) in [
-        (pb::FaceCaptureApi::Unspecified, pb::Decision::Approved),
-        (pb::FaceCaptureApi::V1, pb::Decision::Approved),
-        (pb::FaceCaptureApi::V1a, pb::Decision::ReviewRequired),
+    // Named, the API decides; unnamed, the tenant's configured API does (the default tenant
+    // calls v1a, the `v1` tenant v1).
+    for (tenant, api, decision) in [
+        (
+            "",
+            pb::FaceCaptureApi::Unspecified,
+            pb::Decision::ReviewRequired,
+        ),
+        (
+            "v1",
+            pb::FaceCaptureApi::Unspecified,
+            pb::Decision::Approved,
+        ),
+        ("", pb::FaceCaptureApi::V1, pb::Decision::Approved),
+        ("", pb::FaceCaptureApi::V1a, pb::Decision::ReviewRequired),
+        ("v1", pb::FaceCaptureApi::V1a, pb::Decision::ReviewRequired),
     ] {
+        let request = pb::EvaluateVerificationResultRequest {
+            tenant: tenant.into(),
+            ..evaluate(pb::Product::FaceCapture, api as i32)
+        };
         let result = client
-            .evaluate_verification_result(evaluate(pb::Product::FaceCapture, api as i32))
+            .evaluate_verification_result(request)
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(result.decision(), decision, "{api:?}");
-        if api == pb::FaceCaptureApi::V1a {
+        assert_eq!(result.decision(), decision, "{tenant:?} {api:?}");
+        if decision == pb::Decision::ReviewRequired {
             assert_eq!(result.reasons[0].code(), pb::ReasonCode::IncompleteResult);
             assert_eq!(result.reasons[0].field, "/faceCaptureResult");
         }
