@@ -83,14 +83,17 @@ pub struct Envelope {
     pub result_message: Observed<String>,
 }
 
-/// A container (an object the reader descends into) that has another JSON type: the fields
-/// under it cannot be read, which is an unrecognized value.
+/// A field whose JSON type the reader cannot use, which is an unrecognized value: a container
+/// (an object the reader descends into, whose fields then cannot be read) of another type, or a
+/// `transactionId` that is not a usable string.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShapeMismatch {
-    /// JSON pointer of the container, e.g. `/extInfo`.
+    /// JSON pointer of the field, e.g. `/extInfo`.
     pub field: String,
     /// Its raw JSON text (summarized).
     pub raw: String,
+    /// What the field should have been, e.g. `a json object`.
+    pub expected: &'static str,
 }
 
 /// Which Face Capture checkresult API answered, when known.
@@ -230,11 +233,12 @@ pub enum ProductFacts {
 pub struct Facts {
     /// The `result` envelope.
     pub envelope: Envelope,
-    /// The top-level `transactionId`, when the response carries one (Face Compare does).
+    /// The top-level `transactionId`, when the response carries one as a string (Face Compare
+    /// does); another type is a shape mismatch.
     pub transaction_id: Option<String>,
     /// The product's fields.
     pub detail: ProductFacts,
-    /// Containers of the wrong JSON type.
+    /// Fields of a JSON type the reader cannot use (containers, `transactionId`).
     pub shape_mismatches: Vec<ShapeMismatch>,
 }
 

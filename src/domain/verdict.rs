@@ -106,7 +106,7 @@ pub fn evaluate(facts: &Facts, policy: &Policy) -> Result<Verdict, UpstreamFailu
             ReasonCode::UnrecognizedUpstreamValue,
             &mismatch.field,
             Some(&mismatch.raw),
-            format!("{} is not a json object", mismatch.field),
+            format!("{} is not {}", mismatch.field, mismatch.expected),
         );
     }
     let reading = match &facts.detail {

@@ -66,7 +66,13 @@ fn approvable(product: Product, body: &Value) -> bool {
     let envelope = p("/result").is_some_and(Value::is_object)
         && is_str(p("/result/resultCode"), &["SUCCESS"])
         && (absent(p("/result/resultStatus")) || is_str(p("/result/resultStatus"), &["S"]));
-    if !envelope {
+    // A transactionId the service cannot compare with the requested one is unrecognized.
+    let transaction = match p("/transactionId") {
+        None | Some(Value::Null) => true,
+        Some(Value::String(id)) => id.len() <= 128,
+        Some(_) => false,
+    };
+    if !envelope || !transaction {
         return false;
     }
     match product {
@@ -161,6 +167,7 @@ fn relevant(product: Product, pointer: &str) -> bool {
     };
     pointer == "/result/resultCode"
         || pointer == "/result/resultStatus"
+        || pointer == "/transactionId"
         || "/result/resultCode".starts_with(&format!("{pointer}/"))
         || fields.iter().any(|f| is_prefix_of(f))
 }

@@ -287,6 +287,10 @@ fn rows() -> Vec<Row> {
     row("face compare: another product's code (LIMIT_EXCEEDED)", FaceCompare, j(envelope("LIMIT_EXCEEDED", "F")), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("connect: another product's code (UNUSABLE)", Connect, j(envelope("UNUSABLE", "F")), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("id recognition: another product's code (UNABLE_GET_IMAGE)", IdRecognition, j(envelope("UNABLE_GET_IMAGE", "F")), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("face compare: transactionId a number (binds the answer to no transaction)", FaceCompare, j(set(fcmp(), "/transactionId", json!(157))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("connect: transactionId an object", Connect, j(set(cn(), "/transactionId", json!({"id": "T1"}))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("id recognition: transactionId longer than any id (129)", IdRecognition, j(set(id(), "/transactionId", json!("G".repeat(129)))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("face compare: transactionId null (absent: no binding to check)", FaceCompare, j(set(fcmp(), "/transactionId", Value::Null)), d(), v(Approved, false, &[]));
     row("all: resultCode in lower case", FaceCompare, j(set(fcmp(), "/result/resultCode", json!("success"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("all: resultCode not a string", FaceCompare, j(set(fcmp(), "/result/resultCode", json!(200))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("all: SUCCESS with resultStatus F", Connect, j(set(cn(), "/result/resultStatus", json!("F"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));

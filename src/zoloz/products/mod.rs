@@ -14,7 +14,7 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::domain::facts::field;
-use crate::domain::{Envelope, ExtractedImage, Facts, Product, ProductFacts};
+use crate::domain::{Envelope, ExtractedImage, Facts, Product, ProductFacts, ShapeMismatch};
 use crate::error::{ErrorReason, ServiceError};
 
 mod connect;
@@ -101,12 +101,22 @@ pub fn parse_value(
         result_status: read::string(read::at(root, field::RESULT_STATUS)),
         result_message: read::string(read::at(root, field::RESULT_MESSAGE)),
     };
-    let transaction_id = read::at(root, field::TRANSACTION_ID)
-        .and_then(Value::as_str)
-        .filter(|id| id.len() <= MAX_TRANSACTION_ID_LEN)
-        .map(str::to_string);
-
     let mut shape_mismatches = Vec::new();
+    // A `transactionId` the service cannot compare with the requested one (a number, an object,
+    // a string longer than any id) binds the answer to no transaction: unrecognized, not
+    // skipped.
+    let transaction_id = match read::at(root, field::TRANSACTION_ID) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if id.len() <= MAX_TRANSACTION_ID_LEN => Some(id.clone()),
+        Some(other) => {
+            shape_mismatches.push(ShapeMismatch {
+                field: field::TRANSACTION_ID.to_string(),
+                raw: read::raw_text(other),
+                expected: "a string of at most 128 characters",
+            });
+            None
+        }
+    };
     let mut sink = read::ImageSink::default();
     let detail = match product {
         Product::FaceCapture => {

@@ -157,6 +157,7 @@ pub fn container(root: &Value, pointer: &str, mismatches: &mut Vec<ShapeMismatch
         mismatches.push(ShapeMismatch {
             field: pointer.to_string(),
             raw: raw_text(v),
+            expected: "a json object",
         });
     }
 }
