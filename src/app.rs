@@ -455,9 +455,13 @@ impl Backend for Core {
 }
 
 /// Whether a response's `transactionId` names the requested transaction. ZOLOZ documents
-/// masked ids in samples (`…0157****`): a `*` in the answer matches any character.
+/// masked ids in samples (`…0157****`): a `*` in the answer matches any character, as long as
+/// at least half the id is left unmasked. A mostly masked id (`****…`) would match any
+/// transaction of its length, so it binds the answer to none.
 fn same_transaction(answered: &str, requested: &str) -> bool {
+    let masked = answered.bytes().filter(|&b| b == b'*').count();
     answered.len() == requested.len()
+        && masked * 2 <= answered.len()
         && answered
             .bytes()
             .zip(requested.bytes())
@@ -652,5 +656,16 @@ mod tests {
         assert!(!same_transaction("G0001570703", "G0001570702"));
         assert!(!same_transaction("G000157070", "G0001570702"));
         assert!(!same_transaction("", "G0001570702"));
+        // The seed's own mask: four of 39 characters.
+        assert!(same_transaction(
+            "G000000005FID2020030400000000000157****",
+            "G000000005FID20200304000000000001570702"
+        ));
+        // Half masked still binds; more than half, or all of it, binds to nothing.
+        assert!(same_transaction("G00*", "G001"));
+        assert!(same_transaction("G0**", "G001"));
+        assert!(!same_transaction("G***", "G001"));
+        assert!(!same_transaction("****", "G001"));
+        assert!(!same_transaction("***********", "G0001570702"));
     }
 }

@@ -893,14 +893,19 @@ async fn answers_that_do_not_fit_the_request_are_not_verdicts() {
     std::fs::write(dir.path().join("T-replayed.json"), body("T-other-one")).unwrap();
     std::fs::write(dir.path().join("T-honest.json"), body("T-honest")).unwrap();
     std::fs::write(dir.path().join("T-masked-0001.json"), body("T-masked-****")).unwrap();
+    // Masked beyond half its length, an id matches any transaction of that length: it binds
+    // the answer to none.
+    std::fs::write(dir.path().join("T-hidden-01.json"), body("T-*********")).unwrap();
     let scenarios = dir.path().to_path_buf();
     let service = spawn_service(move |sim| sim.scenarios_dir = Some(scenarios), |_| {}).await;
     let mut client = service.client();
-    let status = client
-        .get_verification_result(request(Product::FaceCompare, "T-replayed"))
-        .await
-        .unwrap_err();
-    assert_eq!(error_reason(&status), "UPSTREAM_MALFORMED_RESPONSE");
+    for id in ["T-replayed", "T-hidden-01"] {
+        let status = client
+            .get_verification_result(request(Product::FaceCompare, id))
+            .await
+            .unwrap_err();
+        assert_eq!(error_reason(&status), "UPSTREAM_MALFORMED_RESPONSE", "{id}");
+    }
     for id in ["T-honest", "T-masked-0001"] {
         let result = client
             .get_verification_result(request(Product::FaceCompare, id))
