@@ -724,6 +724,8 @@ def main() -> int:
             ("an unknown effect", {"policies": {"p": {"effects": {"DEVICE_RISK_LOW": "block"}}}}, "/policies/p/effects"),
             ("a policy named default", {"policies": {"default": {}}}, "invalid propertyName 'default'"),
             ("a score above 100", {"policies": {"p": {"faceMatchMinScore": 101}}}, "/policies/p/faceMatchMinScore"),
+            ("a score on a 0 to 1 scale (faceQualityMinScore: 0.8)",
+             {"policies": {"p": {"faceQualityMinScore": 0.8}}}, "/policies/p/faceQualityMinScore"),
             ("a tenant name that is no DNS label", {"tenants": [{**tenant, "name": "Acme_1"}]}, "/tenants/0/name"),
             ("a tenant without existingSecret",
              {"tenants": [{k: v for k, v in tenant.items() if k != "existingSecret"}]}, "existingSecret"),

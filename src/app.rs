@@ -481,6 +481,26 @@ fn redacted(audit: bool, product: Product, root: &serde_json::Value) -> Redacted
     }
 }
 
+/// One warning per policy that lets a final rejection through to APPROVED
+/// ([`Policy::final_rejections_set_to_info`](crate::domain::policy::Policy)): allowed, but a
+/// setting an operator should see at every start.
+fn warn_of_final_rejections_set_to_info(policies: &crate::domain::policy::PolicySet) {
+    for policy in policies.names().filter_map(|name| policies.get(name)) {
+        let reasons: Vec<&str> = policy
+            .final_rejections_set_to_info()
+            .map(|code| code.as_str())
+            .collect();
+        if !reasons.is_empty() {
+            tracing::warn!(
+                policy = policy.name(),
+                reasons = reasons.join(","),
+                "the policy sets non-retryable REJECT reasons to info: a transaction with \
+                 these signals can be APPROVED"
+            );
+        }
+    }
+}
+
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -554,6 +574,7 @@ pub async fn start(
     metrics_listener: Option<TcpListener>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningService, StartError> {
+    warn_of_final_rejections_set_to_info(&config.policies);
     let metrics = Arc::new(Metrics::new());
     let audit = Arc::new(
         match (&config.audit.enabled, &config.audit.file) {

@@ -173,6 +173,20 @@ impl Policy {
         self.overrides.iter().map(|(c, e)| (*c, *e))
     }
 
+    /// The reasons this policy lets through to APPROVED although the decision table rejects
+    /// them for good: a non-retryable REJECT reason (a liveness attack, a deepfake, a tampered
+    /// or false document, another person's face, high device risk, attempts exhausted) set to
+    /// `info`. The contract allows it (DESIGN.md section 3); the service warns about each one
+    /// when it starts.
+    pub fn final_rejections_set_to_info(&self) -> impl Iterator<Item = ReasonCode> + '_ {
+        self.overrides.iter().filter_map(|(code, effect)| {
+            (*effect == Effect::Info
+                && code.default_effect() == Effect::Reject
+                && !code.retryable())
+            .then_some(*code)
+        })
+    }
+
     /// What the version hashes: one line per setting, thresholds first, then every reason's
     /// effective effect in catalogue order. The name is not part of it.
     pub fn canonical_text(&self) -> String {
@@ -222,17 +236,22 @@ fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Validates a threshold on ZOLOZ's 0 to 100 score scale. A value above 0 and at most 1 is
+/// refused: it is a fraction written for a 0 to 1 scale (`0.8` for 80), and on ZOLOZ's scale it
+/// would pass every score, switching the check off without a word.
 fn threshold(prefix: &str, key: &str, value: Option<f64>) -> Result<Option<f64>, PolicyError> {
+    let error = |message: String| PolicyError::new(format!("{prefix}.{key}"), message);
     match value {
         None => Ok(None),
+        Some(v) if v > 0.0 && v <= 1.0 => Err(error(format!(
+            "{v} reads as a fraction of 1, but ZOLOZ scores run from 0 to 100 (write 80, not \
+             0.8, for 80 %); 0 or no setting switches the check off"
+        ))),
         Some(v) if v.is_finite() && (0.0..=100.0).contains(&v) => {
             // -0.0 and 0.0 decide alike and must hash alike.
             Ok(Some(if v == 0.0 { 0.0 } else { v }))
         }
-        Some(v) => Err(PolicyError::new(
-            format!("{prefix}.{key}"),
-            format!("must be a number from 0 to 100, got {v}"),
-        )),
+        Some(v) => Err(error(format!("must be a number from 0 to 100, got {v}"))),
     }
 }
 
@@ -396,6 +415,82 @@ mod tests {
         assert_eq!(
             Policy::new("z", &zero).unwrap().version(),
             Policy::new("z", &plus_zero).unwrap().version()
+        );
+    }
+
+    #[test]
+    fn thresholds_on_a_fraction_scale_are_refused() {
+        let with = |v: f64| PolicySpec {
+            face_match_min_score: Some(v),
+            face_quality_min_score: Some(v),
+            ..PolicySpec::default()
+        };
+        for fraction in [0.8, 1.0, 0.5, f64::MIN_POSITIVE] {
+            let err = Policy::new("p", &with(fraction)).unwrap_err();
+            assert_eq!(err.key, "policies.p.face_match_min_score");
+            assert!(err.message.contains("fraction"), "{err}");
+        }
+        let quality_only = PolicySpec {
+            face_quality_min_score: Some(0.6),
+            ..PolicySpec::default()
+        };
+        let err = Policy::new("p", &quality_only).unwrap_err();
+        assert_eq!(err.key, "policies.p.face_quality_min_score");
+        for fine in [0.0, -0.0, 1.5, 80.0, 100.0] {
+            let policy = Policy::new("p", &with(fine)).unwrap();
+            assert_eq!(policy.face_match_min_score(), Some(fine.abs()));
+        }
+    }
+
+    #[test]
+    fn attack_signals_set_to_info_are_named() {
+        let lax = Policy::new(
+            "lax",
+            &spec(&[
+                ("LIVENESS_ATTACK", "info"),
+                ("DOC_TAMPERED", "info"),
+                ("DEEPFAKE_DETECTED", "review"),
+                ("DOC_MATERIAL_CHECK_FAILED", "info"),
+                ("DEVICE_RISK_MEDIUM", "info"),
+            ]),
+        )
+        .unwrap();
+        // Review still stops the approval; a retryable reason (a capture problem) or one that
+        // never rejects by default is no attack signal.
+        assert_eq!(
+            lax.final_rejections_set_to_info().collect::<Vec<_>>(),
+            [ReasonCode::LivenessAttack, ReasonCode::DocTampered]
+        );
+        let every_one_at_info: Vec<ReasonCode> = ReasonCode::ALL
+            .into_iter()
+            .filter(|code| {
+                Policy::new("one", &spec(&[(code.as_str(), "info")]))
+                    .is_ok_and(|p| p.final_rejections_set_to_info().any(|c| c == *code))
+            })
+            .collect();
+        // DESIGN.md section 3: the REJECT rows whose retryable column says no.
+        use ReasonCode::*;
+        assert_eq!(
+            every_one_at_info,
+            [
+                LivenessAttack,
+                DeviceRiskHigh,
+                AttemptsExceeded,
+                FaceMismatch,
+                FaceScoreBelowThreshold,
+                DeepfakeDetected,
+                DocNotGenuine,
+                DocTampered,
+                DocScreenRecapture,
+                DocInformationInvalid,
+                DocSecurityFeatureFailed,
+            ]
+        );
+        assert_eq!(
+            Policy::default_table()
+                .final_rejections_set_to_info()
+                .count(),
+            0
         );
     }
 

@@ -123,6 +123,10 @@ base_url = "{base}"
 merchant_private_key_file = "{m}"
 zoloz_public_key_file = "{z}"
 encrypt = true
+[policies.lax.effects]
+LIVENESS_ATTACK = "info"
+DOC_TAMPERED = "info"
+DEEPFAKE_DETECTED = "review"
 "#,
             base = sim.base_url(),
             m = vector_path("merchant_private.pk8.b64").display(),
@@ -254,6 +258,14 @@ encrypt = true
             .any(|l| l["span"]["trace_id"] == trace_id && l["message"] == "verdict"),
         "no verdict log line with the trace id"
     );
+
+    // A policy that lets attack signals through is named at start, with those signals only.
+    let warnings: Vec<&&Value> = logs
+        .iter()
+        .filter(|l| l["level"] == "WARN" && l["policy"] == "lax")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{logs:#?}");
+    assert_eq!(warnings[0]["reasons"], "LIVENESS_ATTACK,DOC_TAMPERED");
 
     // Audit records: one per verdict, with the trace id, and each replays through explain.
     let audits: Vec<&Value> = lines.iter().filter(|l| l["type"] == "audit").collect();
