@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile([PROTO], ["proto"])?;
     fs::write(out_dir.join("verdict_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
+        // prost's codec, except that a request that does not decode is INVALID_ARGUMENT with
+        // ErrorInfo and a BadRequest, not a bare INTERNAL (src/grpc/codec.rs).
+        .codec_path("crate::grpc::codec::VerdictCodec")
         // Images can be megabytes: share the buffer instead of copying it into a Vec.
         .bytes(".zoloz.verdict.v1.Image.content")
         .bytes(".zoloz.verdict.v1.EvaluateVerificationResultRequest.response_body")

@@ -1,6 +1,8 @@
-//! The gRPC transport: request validation, deadlines, load shedding, the one error-to-status
-//! mapping, conversion to the API types, and the server (health, reflection, TLS, drain).
+//! The gRPC transport: the codec (a request that does not decode is a bad request), request
+//! validation, deadlines, load shedding, the one error-to-status mapping, conversion to the API
+//! types, and the server (health, reflection, TLS, drain).
 
+pub mod codec;
 pub mod convert;
 pub mod deadline;
 pub mod server;

@@ -351,3 +351,149 @@ async fn ten_thousand_bad_requests_are_invalid_argument_without_an_upstream_call
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(service.sim.total_calls(), 0, "a bad request reached ZOLOZ");
 }
+
+/// Request bytes as they are: the caller's encoder, whatever it wrote.
+#[derive(Debug, Default, Clone, Copy)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put_slice(buf, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        buf: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let bytes = bytes::Buf::copy_to_bytes(buf, bytes::Buf::remaining(buf));
+        Ok(Some(bytes.to_vec()))
+    }
+}
+
+/// Sends `bytes` as the request message of `method`; the status it ends with (a Watch that
+/// answers is read to its end).
+async fn raw_call(
+    grpc: &mut tonic::client::Grpc<tonic::transport::Channel>,
+    method: &'static str,
+    bytes: Vec<u8>,
+) -> Option<tonic::Status> {
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static(method);
+    if method.ends_with("/WatchVerificationResult") {
+        match grpc
+            .server_streaming(tonic::Request::new(bytes), path, RawCodec)
+            .await
+        {
+            Err(status) => Some(status),
+            Ok(response) => {
+                let mut stream = response.into_inner();
+                loop {
+                    match stream.message().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => return None,
+                        Err(status) => return Some(status),
+                    }
+                }
+            }
+        }
+    } else {
+        grpc.unary(tonic::Request::new(bytes), path, RawCodec)
+            .await
+            .err()
+    }
+}
+
+#[tokio::test]
+async fn requests_that_do_not_decode_are_invalid_argument_with_error_info() {
+    const GET: &str = "/zoloz.verdict.v1.VerdictService/GetVerificationResult";
+    const WATCH: &str = "/zoloz.verdict.v1.VerdictService/WatchVerificationResult";
+    const EVALUATE: &str = "/zoloz.verdict.v1.VerdictService/EvaluateVerificationResult";
+    let service = spawn_service(|_| {}, |_| {}).await;
+    let mut grpc = tonic::client::Grpc::new(service.channel.clone());
+    // Messages prost cannot decode, and the field each one names.
+    let cases: [(&'static str, Vec<u8>, &str); 6] = [
+        // product = 3, transaction_id (2) holding bytes that are not UTF-8.
+        (
+            GET,
+            vec![0x08, 0x03, 0x12, 0x02, 0xff, 0xfe],
+            "transaction_id",
+        ),
+        // tenant (4) not UTF-8, in a Watch.
+        (WATCH, vec![0x08, 0x02, 0x22, 0x01, 0xc3], "tenant"),
+        // product's varint cut short.
+        (EVALUATE, vec![0x08, 0xff], "product"),
+        // A field key cut short: prost names no field.
+        (EVALUATE, vec![0x80], "request"),
+        // transaction_id says 10 bytes, 2 follow.
+        (GET, vec![0x12, 0x0a, b'T', b'1'], "transaction_id"),
+        // image_options (6) holding a field whose wire type is invalid (7).
+        (GET, vec![0x32, 0x01, 0x0f], "image_options"),
+    ];
+    for (method, bytes, field) in cases {
+        let status = raw_call(&mut grpc, method, bytes.clone())
+            .await
+            .unwrap_or_else(|| panic!("{method} {bytes:02x?} was answered"));
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{method} {bytes:02x?}: {status:?}"
+        );
+        let details = status.get_error_details();
+        let info = details.error_info().expect("ErrorInfo");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("INVALID_REQUEST", "zoloz-verdict")
+        );
+        let violations = &details.bad_request().expect("BadRequest").field_violations;
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].field, field, "{method} {bytes:02x?}");
+    }
+    // Random bytes: whether they decode or not, every call is refused as bad input.
+    let mut rng = StdRng::seed_from_u64(7);
+    for i in 0..300 {
+        let len = rng.random_range(0..48);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let method = [GET, WATCH, EVALUATE][i % 3];
+        let status = raw_call(&mut grpc, method, bytes.clone())
+            .await
+            .unwrap_or_else(|| panic!("{method} {bytes:02x?} was answered"));
+        let reason = status.get_details_error_info().map(|i| i.reason);
+        assert!(
+            status.code() == Code::InvalidArgument
+                && matches!(
+                    reason.as_deref(),
+                    Some("INVALID_REQUEST" | "UNKNOWN_TENANT" | "UNKNOWN_POLICY")
+                ),
+            "{method} {bytes:02x?}: {status:?}"
+        );
+    }
+    assert_eq!(service.sim.total_calls(), 0, "a bad request reached ZOLOZ");
+}
