@@ -717,6 +717,8 @@ def main() -> int:
             ("a bad duration (shutdownGrace: 20sec)", {"config": {"server": {"shutdownGrace": "20sec"}}},
              "/config/server/shutdownGrace"),
             ("a duration without a unit (cache.ttl: \"60\")", {"config": {"cache": {"ttl": "60"}}}, "/config/cache/ttl"),
+            ("a zero deadline (upstream.defaultDeadline: 0s)", {"config": {"upstream": {"defaultDeadline": "0s"}}},
+             "/config/upstream/defaultDeadline"),
             ("a port out of range (service.grpcPort: 70000)", {"service": {"grpcPort": 70000}}, "/service/grpcPort"),
             ("an unknown region", {"tenants": [{**tenant, "region": "eu"}]}, "/tenants/0/region"),
             ("an unknown auth mode", {"tenants": [{**tenant, "auth": "hmac"}]}, "/tenants/0/auth"),

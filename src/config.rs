@@ -522,6 +522,13 @@ impl Config {
                 Ok(value)
             }
         };
+        // A duration that bounds or paces work: zero would fail every call (a deadline, a
+        // timeout) or spin (a keepalive ping, a backoff), so it is refused, never read as off.
+        let nonzero = |key: &str, value: Option<HumanDuration>, default: Duration| match value {
+            None => Ok(default),
+            Some(d) if d.0.is_zero() => Err(invalid(origin, key, "must be greater than 0")),
+            Some(d) => Ok(d.0),
+        };
         let server = ServerConfig {
             listen,
             metrics_listen,
@@ -543,12 +550,16 @@ impl Config {
                 }
                 bytes
             },
-            http2_keepalive_interval: s
-                .http2_keepalive_interval
-                .map_or(Duration::from_secs(30), |d| d.0),
-            http2_keepalive_timeout: s
-                .http2_keepalive_timeout
-                .map_or(Duration::from_secs(10), |d| d.0),
+            http2_keepalive_interval: nonzero(
+                "server.http2_keepalive_interval",
+                s.http2_keepalive_interval,
+                Duration::from_secs(30),
+            )?,
+            http2_keepalive_timeout: nonzero(
+                "server.http2_keepalive_timeout",
+                s.http2_keepalive_timeout,
+                Duration::from_secs(10),
+            )?,
             tls: s.tls.as_ref().map(|t| TlsConfig {
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
@@ -574,10 +585,11 @@ impl Config {
             ttl: file.cache.ttl.map_or(Duration::from_secs(3600), |d| d.0),
         };
         let watch = WatchConfig {
-            max_wait: file
-                .watch
-                .max_wait
-                .map_or(Duration::from_secs(600), |d| d.0),
+            max_wait: nonzero(
+                "watch.max_wait",
+                file.watch.max_wait,
+                Duration::from_secs(600),
+            )?,
             initial_interval: file
                 .watch
                 .initial_interval
@@ -624,8 +636,8 @@ impl Config {
                 0 => return Err(invalid(origin, "retry.max_attempts", "must be at least 1")),
                 n => n,
             },
-            base_delay: r.base_delay.map_or(Duration::from_millis(100), |d| d.0),
-            max_delay: r.max_delay.map_or(Duration::from_secs(2), |d| d.0),
+            base_delay: nonzero("retry.base_delay", r.base_delay, Duration::from_millis(100))?,
+            max_delay: nonzero("retry.max_delay", r.max_delay, Duration::from_secs(2))?,
             budget_ratio: match r.budget_ratio.unwrap_or(0.2) {
                 v if (0.0..=1000.0).contains(&v) => v,
                 _ => {
@@ -647,6 +659,20 @@ impl Config {
                 }
             },
         };
+        if retry.max_delay < retry.base_delay {
+            return Err(invalid(
+                origin,
+                "retry.max_delay",
+                "must be at least retry.base_delay (it caps the backoff)",
+            ));
+        }
+        for (key, value) in [
+            ("upstream.connect_timeout", u.connect_timeout),
+            ("upstream.attempt_timeout", u.attempt_timeout),
+            ("upstream.default_deadline", u.default_deadline),
+        ] {
+            nonzero(key, value, Duration::ZERO)?;
+        }
         if let Some(window) = u.freshness_window
             && (window.0 < Duration::from_secs(1) || window.0 > Duration::from_secs(3600))
         {
@@ -1111,6 +1137,43 @@ mod tests {
             (
                 "[retry]\nbudget_min_per_sec = 4000000000\n",
                 "retry.budget_min_per_sec",
+            ),
+            // Zero durations: every call would fail at once, or a loop would spin.
+            (
+                "[upstream]\ndefault_deadline = \"0s\"\n",
+                "upstream.default_deadline: must be greater than 0",
+            ),
+            (
+                "[upstream]\nattempt_timeout = \"0ms\"\n",
+                "upstream.attempt_timeout: must be greater than 0",
+            ),
+            (
+                "[upstream]\nconnect_timeout = \"0s\"\n",
+                "upstream.connect_timeout: must be greater than 0",
+            ),
+            (
+                "[watch]\nmax_wait = \"0s\"\n",
+                "watch.max_wait: must be greater than 0",
+            ),
+            (
+                "[server]\nhttp2_keepalive_interval = \"0s\"\n",
+                "server.http2_keepalive_interval: must be greater than 0",
+            ),
+            (
+                "[server]\nhttp2_keepalive_timeout = \"0s\"\n",
+                "server.http2_keepalive_timeout: must be greater than 0",
+            ),
+            (
+                "[retry]\nbase_delay = \"0s\"\n",
+                "retry.base_delay: must be greater than 0",
+            ),
+            (
+                "[retry]\nmax_delay = \"0s\"\n",
+                "retry.max_delay: must be greater than 0",
+            ),
+            (
+                "[retry]\nbase_delay = \"24h\"\nmax_delay = \"1s\"\n",
+                "retry.max_delay: must be at least retry.base_delay",
             ),
         ] {
             let err = Config::from_toml(&format!("{extra}{}", tenant_toml()), "x.toml")
