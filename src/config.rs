@@ -726,6 +726,19 @@ impl Config {
         }
         let mut by_name = BTreeMap::new();
         for (name, tenant) in &file.tenants {
+            // A request names its tenant in this grammar: a name outside it could never be
+            // asked for.
+            if !crate::domain::ids::is_valid_name(name) {
+                return Err(invalid(
+                    origin,
+                    format!("tenants.{name}"),
+                    format!(
+                        "a tenant name must be 1 to {} characters of A-Z, a-z, 0-9, '_', '.', '-' \
+                         (requests name tenants that way)",
+                        crate::domain::ids::MAX_NAME_LEN
+                    ),
+                ));
+            }
             let built = build_tenant(origin, name, tenant, u, &retry, server.max_message_bytes)?;
             if let Some(policy) = &built.default_policy
                 && policies.get(policy).is_none()
@@ -1231,6 +1244,33 @@ encrypt = true
 "#,
             v = vectors().display()
         )
+    }
+
+    #[test]
+    fn tenant_names_follow_the_request_grammar() {
+        for (name, ok) in [
+            ("acme", true),
+            ("acme-sg_2.prod", true),
+            (&"a".repeat(64), true),
+            ("acme corp", false),
+            ("acmé", false),
+            (&"a".repeat(65), false),
+        ] {
+            let text = tenant_toml().replace("[tenants.acme]", &format!("[tenants.\"{name}\"]"));
+            let result =
+                Config::from_toml(&format!("default_tenant = \"{name}\"\n{text}"), "x.toml");
+            match (ok, result) {
+                (true, Ok(config)) => assert!(config.tenants.by_name.contains_key(name)),
+                (false, Err(err)) => {
+                    let err = err.to_string();
+                    assert!(
+                        err.contains(&format!("tenants.{name}: a tenant name")),
+                        "{err}"
+                    );
+                }
+                (ok, result) => panic!("{name:?}: expected ok={ok}, got {result:?}"),
+            }
+        }
     }
 
     #[test]

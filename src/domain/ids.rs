@@ -9,6 +9,19 @@ use std::str::FromStr;
 #[error("{0}")]
 pub struct InvalidId(pub String);
 
+/// The longest tenant or policy name, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` can name a tenant or a policy, in the configuration and in a request alike:
+/// 1 to [`MAX_NAME_LEN`] characters of `A-Z a-z 0-9 _ . -`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
 /// Checks a ZOLOZ identifier: 1 to `max` printable ASCII characters, no spaces.
 fn printable(s: &str, max: usize) -> Result<String, InvalidId> {
     if s.is_empty() {

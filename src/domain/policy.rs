@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::domain::ids::{MAX_NAME_LEN, is_valid_name};
 use crate::domain::reason::{Effect, ReasonCode};
 
 /// A policy the configuration (or code) asked for is unusable. The key names the offending
@@ -50,9 +51,6 @@ pub struct Policy {
     overrides: BTreeMap<ReasonCode, Effect>,
     version: String,
 }
-
-/// The largest policy name, in bytes.
-const MAX_NAME_LEN: usize = 64;
 
 impl Policy {
     /// The name of the built-in policy.
@@ -225,10 +223,7 @@ fn validate_name(name: &str) -> Result<(), String> {
             "a policy name must be 1 to {MAX_NAME_LEN} characters"
         ));
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    {
+    if !is_valid_name(name) {
         return Err(format!(
             "policy name {name:?} may only use letters, digits, '_', '-' and '.'"
         ));

@@ -110,11 +110,7 @@ fn name(field: &str, raw: &str, v: &mut Violations) -> Option<String> {
     if raw.is_empty() {
         return None;
     }
-    if raw.len() > 64
-        || !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
+    if !crate::domain::ids::is_valid_name(raw) {
         v.add(
             field,
             "must be at most 64 characters of A-Z, a-z, 0-9, '_', '.', '-'",
