@@ -378,6 +378,88 @@ pub struct TlsConfig {
     pub client_ca_file: Option<PathBuf>,
 }
 
+impl TlsConfig {
+    /// Reads the files as the server will and builds the TLS configuration from them, so that a
+    /// file that is missing, holds no certificate or key, or a key that does not match the
+    /// certificate, stops the service at load (exit 64) naming the file, not at its first
+    /// connection. Errors are (config key, message).
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let read = |key: &'static str, path: &Path| {
+            std::fs::read(path).map_err(|e| (key, format!("{}: {e}", path.display())))
+        };
+        let certs = |key: &'static str, path: &Path| -> Result<Vec<CertificateDer<'static>>, _> {
+            let pem = read(key, path)?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    (
+                        key,
+                        format!("{}: not PEM certificates ({e})", path.display()),
+                    )
+                })?;
+            if certs.is_empty() {
+                return Err((key, format!("{}: no PEM certificate in it", path.display())));
+            }
+            Ok(certs)
+        };
+        let chain = certs("server.tls.cert_file", &self.cert_file)?;
+        let key_pem = read("server.tls.key_file", &self.key_file)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+            (
+                "server.tls.key_file",
+                format!(
+                    "{}: no PEM private key in it ({e})",
+                    self.key_file.display()
+                ),
+            )
+        })?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ("server.tls", e.to_string()))?;
+        let builder = match &self.client_ca_file {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in certs("server.tls.client_ca_file", path)? {
+                    roots.add(cert).map_err(|e| {
+                        (
+                            "server.tls.client_ca_file",
+                            format!("{}: not a usable CA certificate ({e})", path.display()),
+                        )
+                    })?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider,
+                )
+                .build()
+                .map_err(|e| {
+                    (
+                        "server.tls.client_ca_file",
+                        format!("{}: {e}", path.display()),
+                    )
+                })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        builder.with_single_cert(chain, key).map_err(|e| {
+            (
+                "server.tls.key_file",
+                format!(
+                    "{} with {}: {e}",
+                    self.key_file.display(),
+                    self.cert_file.display()
+                ),
+            )
+        })?;
+        Ok(())
+    }
+}
+
 /// Result cache settings.
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
@@ -567,17 +649,8 @@ impl Config {
             }),
         };
         if let Some(tls) = &server.tls {
-            for (key, path) in [
-                ("server.tls.cert_file", Some(&tls.cert_file)),
-                ("server.tls.key_file", Some(&tls.key_file)),
-                ("server.tls.client_ca_file", tls.client_ca_file.as_ref()),
-            ] {
-                if let Some(path) = path
-                    && let Err(e) = std::fs::metadata(path)
-                {
-                    return Err(invalid(origin, key, format!("{}: {e}", path.display())));
-                }
-            }
+            tls.check()
+                .map_err(|(key, message)| invalid(origin, key, message))?;
         }
 
         let cache = CacheConfig {
@@ -1244,6 +1317,64 @@ encrypt = true
 "#,
             v = vectors().display()
         )
+    }
+
+    #[test]
+    fn tls_files_are_read_and_matched_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let self_signed = || {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let params = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+            let cert = params.self_signed(&key).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (cert, key) = self_signed();
+        let (other_cert, other_key) = self_signed();
+        let cert = write("cert.pem", &cert);
+        let key = write("key.pem", &key);
+        let ca = write("ca.pem", &other_cert);
+        let other_key = write("other-key.pem", &other_key);
+        let garbage = write("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n");
+        let empty = write("empty.pem", "");
+        let missing = dir.path().join("missing.pem");
+        let load = |cert: &Path, key: &Path, ca: Option<&Path>| {
+            let ca = ca.map_or(String::new(), |p| format!("client_ca_file = {:?}\n", p));
+            Config::from_toml(
+                &format!(
+                    "default_tenant = \"acme\"\n[server.tls]\ncert_file = {cert:?}\n\
+                     key_file = {key:?}\n{ca}{}",
+                    tenant_toml()
+                ),
+                "x.toml",
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        load(&cert, &key, None).unwrap();
+        load(&cert, &key, Some(&ca)).unwrap();
+        for (cert_file, key_file, ca_file, expected) in [
+            (&missing, &key, None, "server.tls.cert_file: "),
+            (&garbage, &key, None, "server.tls.cert_file: "),
+            (&empty, &key, None, "no PEM certificate"),
+            (&cert, &missing, None, "server.tls.key_file: "),
+            (&cert, &cert, None, "no PEM private key"),
+            // A key that does not belong to the certificate.
+            (&cert, &other_key, None, "other-key.pem with"),
+            (&cert, &key, Some(&garbage), "server.tls.client_ca_file: "),
+            (&cert, &key, Some(&empty), "no PEM certificate"),
+            (&cert, &key, Some(&missing), "server.tls.client_ca_file: "),
+        ] {
+            let err = load(cert_file, key_file, ca_file.map(PathBuf::as_path)).unwrap_err();
+            assert!(
+                err.contains(expected),
+                "{cert_file:?} {key_file:?} {ca_file:?}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -89,6 +89,24 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(EXIT_BAD_CONFIG, format!("bad configuration: {e}")),
     };
     if args.check_config {
+        // What serve itself would refuse before it binds: the log filter (with RUST_LOG) and
+        // the audit file (opened for appending, as serve does: it is created when missing).
+        // Key files and TLS files were read by Config::load.
+        if let Err(e) = crate::telemetry::check_log_filter(&config.telemetry.log_level) {
+            return fail(EXIT_BAD_CONFIG, format!("bad configuration: {e}"));
+        }
+        if config.audit.enabled
+            && let Some(path) = &config.audit.file
+            && let Err(e) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+        {
+            return fail(
+                EXIT_BAD_CONFIG,
+                format!("bad configuration: audit.file {}: {e}", path.display()),
+            );
+        }
         outln!("{config:#?}");
         return ExitCode::SUCCESS;
     }

@@ -125,6 +125,12 @@ pub fn init(json: bool, level: &str) -> Result<Telemetry, String> {
 const WIRE_CRATES: [&str; 6] = ["h2", "hyper", "hyper_util", "reqwest", "rustls", "tonic"];
 
 /// `RUST_LOG` when set (else `level`), with the wire crates capped unless named.
+/// Whether [`init`] would accept this log level, with `RUST_LOG` from the environment (which
+/// wins) as it would read it (`serve --check-config`).
+pub fn check_log_filter(level: &str) -> Result<(), String> {
+    log_filter(std::env::var("RUST_LOG").ok().as_deref(), level).map(|_| ())
+}
+
 fn log_filter(rust_log: Option<&str>, level: &str) -> Result<EnvFilter, String> {
     let mut directives = rust_log
         .filter(|d| !d.trim().is_empty())

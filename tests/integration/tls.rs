@@ -158,3 +158,83 @@ async fn tls_and_mtls() {
     );
     assert_eq!(String::from_utf8_lossy(&served.stdout).trim(), "SERVING");
 }
+
+/// `serve` with TLS files it cannot use stops at load with exit 64 naming the file, and
+/// `serve --check-config` refuses whatever `serve` refuses before it binds (the TLS files, the
+/// log filter, the audit file) instead of printing the configuration and exiting 0.
+#[test]
+fn unusable_tls_log_and_audit_settings_stop_serve_and_check_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_one = ca("one");
+    let (cert, key) = leaf(&ca_one, &["localhost"]);
+    let (_, other_key) = leaf(&ca_one, &["localhost"]);
+    let cert = write(dir.path(), "cert.pem", &cert);
+    let key = write(dir.path(), "key.pem", &key);
+    let other_key = write(dir.path(), "other-key.pem", &other_key);
+    let garbage = write(dir.path(), "garbage.pem", "not a certificate\n");
+    let tenant = format!(
+        "[tenants.default]\nclient_id = \"2089012345678900\"\nbase_url = \"http://127.0.0.1:9\"\n\
+         merchant_private_key_file = {:?}\nzoloz_public_key_file = {:?}\n",
+        crate::harness::vector_path("merchant_private.pk8.b64"),
+        crate::harness::vector_path("zoloz_public.spki.b64"),
+    );
+    let port = crate::harness::free_port();
+    let config = |extra: &str| {
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"off\"\n{extra}\n\
+                 {tenant}"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let run = |args: &[&str], config: &Path| {
+        let out = std::process::Command::new(crate::harness::binary())
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let tls = |cert: &Path, key: &Path, ca: Option<&Path>| {
+        let ca = ca.map_or(String::new(), |p| format!("client_ca_file = {p:?}\n"));
+        format!("[server.tls]\ncert_file = {cert:?}\nkey_file = {key:?}\n{ca}")
+    };
+    let good = config(&tls(&cert, &key, None));
+    assert_eq!(run(&["--check-config"], &good).0, Some(0));
+    for (extra, needle) in [
+        (tls(&garbage, &key, None), "server.tls.cert_file"),
+        (tls(&cert, &other_key, None), "other-key.pem"),
+        (
+            tls(&cert, &key, Some(&garbage)),
+            "server.tls.client_ca_file",
+        ),
+    ] {
+        let config = config(&extra);
+        for args in [&["--check-config"][..], &[][..]] {
+            let (code, stderr) = run(args, &config);
+            assert_eq!(code, Some(64), "{args:?} {extra}: {stderr}");
+            assert!(stderr.contains(needle), "{args:?} {extra}: {stderr}");
+        }
+    }
+    for (extra, needle) in [
+        ("[telemetry]\nlog_level = \"[[[\"\n", "log filter"),
+        (
+            "[audit]\nenabled = true\nfile = \"/nonexistent-dir/audit.jsonl\"\n",
+            "audit.file /nonexistent-dir/audit.jsonl",
+        ),
+    ] {
+        let (code, stderr) = run(&["--check-config"], &config(extra));
+        assert_eq!(code, Some(64), "{extra}: {stderr}");
+        assert!(stderr.contains(needle), "{extra}: {stderr}");
+    }
+}
