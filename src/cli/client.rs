@@ -37,10 +37,14 @@ pub struct Connection {
     /// host (e.g. a Service DNS name while connecting to 127.0.0.1).
     #[arg(long, value_name = "NAME")]
     pub tls_server_name: Option<String>,
-    /// Overall timeout of the call (sent to the server as the gRPC deadline).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Overall timeout of the call, sent to the server as the gRPC deadline (default: 30s; with
+    /// `get --watch`: none, the stream ends at --max-wait or at the server's maximum).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 }
+
+/// `--timeout` of a unary call when none is given.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     text.parse::<crate::config::HumanDuration>().map(|d| d.0)
@@ -108,8 +112,7 @@ async fn connect(connection: &Connection) -> Result<Channel, String> {
     };
     let mut endpoint = Endpoint::from_shared(addr.clone())
         .map_err(|e| format!("bad address {addr:?}: {e}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(connection.timeout);
+        .connect_timeout(Duration::from_secs(5));
     if tls {
         let mut config = ClientTlsConfig::new().with_enabled_roots();
         if let Some(ca) = &connection.ca_file {
@@ -134,6 +137,17 @@ async fn connect(connection: &Connection) -> Result<Channel, String> {
             crate::error::error_chain(&e)
         )
     })
+}
+
+/// A request carrying `timeout` as its gRPC deadline (the `grpc-timeout` header): the server
+/// bounds the call, a Watch's whole stream included, and answers `DEADLINE_EXCEEDED` itself.
+/// (`Endpoint::timeout` would only give up locally, with `CANCELLED`, and never bound a stream.)
+fn with_deadline<T>(message: T, timeout: Option<Duration>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    request
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -199,7 +213,10 @@ pub fn get(args: &GetArgs) -> ExitCode {
                     .max_wait
                     .and_then(|d| prost_types::Duration::try_from(d).ok()),
             };
-            let mut stream = match client.watch_verification_result(request).await {
+            let mut stream = match client
+                .watch_verification_result(with_deadline(request, args.connection.timeout))
+                .await
+            {
                 Ok(response) => response.into_inner(),
                 Err(status) => return print_status(&status),
             };
@@ -220,7 +237,11 @@ pub fn get(args: &GetArgs) -> ExitCode {
                 image_options,
                 bypass_cache: args.bypass_cache,
             };
-            match client.get_verification_result(request).await {
+            let timeout = args.connection.timeout.unwrap_or(DEFAULT_TIMEOUT);
+            match client
+                .get_verification_result(with_deadline(request, Some(timeout)))
+                .await
+            {
                 Ok(response) => {
                     outln!("{}", super::pretty(&pb::to_json(response.get_ref())));
                     ExitCode::SUCCESS
@@ -251,7 +272,8 @@ pub fn health(args: &HealthArgs) -> ExitCode {
         let request = tonic_health::pb::HealthCheckRequest {
             service: args.service.clone(),
         };
-        match client.check(request).await {
+        let timeout = args.connection.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        match client.check(with_deadline(request, Some(timeout))).await {
             Ok(response) => {
                 let status = response.into_inner().status();
                 outln!("{}", status.as_str_name());

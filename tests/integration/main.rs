@@ -9,6 +9,7 @@ mod engine_props;
 mod engine_snapshots;
 mod engine_table;
 mod explain_cli;
+mod get_cli;
 mod harness;
 mod hostile;
 #[path = "../support/names.rs"]
