@@ -107,10 +107,10 @@ pub(crate) fn read_input(path: &PathBuf) -> Result<Vec<u8>, String> {
 /// Reads an AK/SK secret key file (base64url text).
 pub(crate) fn read_secret(path: &PathBuf) -> Result<crate::zoloz::aksk::SecretKey, String> {
     let text = read_input(path)?;
-    let text =
-        String::from_utf8(text).map_err(|_| "the secret key file is not text".to_string())?;
+    let text = String::from_utf8(text)
+        .map_err(|_| format!("{}: the secret key file is not text", path.display()))?;
     crate::zoloz::aksk::SecretKey::parse(&text)
-        .ok_or_else(|| "the secret key is not base64url".to_string())
+        .ok_or_else(|| format!("{}: the secret key is not base64url", path.display()))
 }
 
 /// Resolves at Ctrl-C or, on Unix, SIGTERM.

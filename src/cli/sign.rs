@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{EXIT_NO_INPUT, fail, read_input, read_secret};
-use crate::zoloz::keys::{PrivateKey, PublicKey};
+use super::{EXIT_NO_INPUT, EXIT_USAGE, fail, read_input, read_secret};
+use crate::zoloz::keys::{KeyError, PrivateKey, PublicKey};
 use crate::zoloz::{aksk, signing};
 
 /// Arguments of `sign`.
@@ -119,8 +119,31 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
 }
 
-/// `verify`: exit 0 when the signature is valid, 1 with the reason when it is not.
+/// The key `verify` checks with (the secret key is boxed: it holds a prepared HMAC key).
+enum VerifyKey {
+    Secret(Box<aksk::SecretKey>),
+    Public(PublicKey),
+}
+
+/// `verify`: exit 0 when the signature is valid, 1 with the reason when it is not, 66 when
+/// the key or the body cannot be read or used (not a verdict on the signature).
 pub fn verify(args: &VerifyArgs) -> ExitCode {
+    let key = if let Some(path) = &args.secret_key {
+        read_secret(path).map(|key| VerifyKey::Secret(Box::new(key)))
+    } else if let Some(path) = &args.public_key {
+        PublicKey::from_file(path)
+            .map(VerifyKey::Public)
+            .map_err(|e| match e {
+                KeyError::Io { .. } => e.to_string(),
+                _ => format!("--public-key {}: {e}", path.display()),
+            })
+    } else {
+        return fail(EXIT_USAGE, "--public-key or --secret-key is required");
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(e) => return fail(EXIT_NO_INPUT, e),
+    };
     let body = match read_input(&args.body_file) {
         Ok(body) => body,
         Err(e) => return fail(EXIT_NO_INPUT, e),
@@ -132,29 +155,27 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
         sha256_hex(&content)
     );
     let check = |body: &[u8]| -> Result<(), String> {
-        if let Some(path) = &args.secret_key {
-            let key = read_secret(path)?;
-            let value = args
-                .signature
-                .rsplit_once("signature=")
-                .map_or(args.signature.as_str(), |(_, v)| v);
-            return if aksk::verify(
-                &key,
-                &args.path,
-                &args.client_id,
-                &args.response_time,
-                body,
-                value,
-            ) {
-                Ok(())
-            } else {
-                Err("the HMAC does not match the content".into())
-            };
-        }
-        let Some(path) = &args.public_key else {
-            return Err("--public-key or --secret-key is required".into());
+        let key = match &key {
+            VerifyKey::Secret(key) => {
+                let value = args
+                    .signature
+                    .rsplit_once("signature=")
+                    .map_or(args.signature.as_str(), |(_, v)| v);
+                return if aksk::verify(
+                    key,
+                    &args.path,
+                    &args.client_id,
+                    &args.response_time,
+                    body,
+                    value,
+                ) {
+                    Ok(())
+                } else {
+                    Err("the HMAC does not match the content".into())
+                };
+            }
+            VerifyKey::Public(key) => key,
         };
-        let key = PublicKey::from_file(path).map_err(|e| e.to_string())?;
         let header = if args.signature.contains('=') && args.signature.contains("signature") {
             signing::parse_signature_header(&args.signature).map_err(|e| e.to_string())?
         } else {
@@ -166,7 +187,7 @@ pub fn verify(args: &VerifyArgs) -> ExitCode {
             }
         };
         signing::verify(
-            &key,
+            key,
             &args.path,
             &args.client_id,
             &args.response_time,

@@ -17,6 +17,7 @@ mod names;
 mod observability;
 mod readme;
 mod service;
+mod sign_cli;
 mod signing_oracle;
 mod simulator;
 mod tls;
