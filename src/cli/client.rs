@@ -1,7 +1,7 @@
 //! `get` and `health`: a small gRPC client for people and scripts. `get` prints verdicts as
 //! canonical proto3 JSON; `health` exits 0 when the server is SERVING (the Helm test uses it).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -99,7 +99,63 @@ pub struct HealthArgs {
     pub service: String,
 }
 
-async fn connect(connection: &Connection) -> Result<Channel, String> {
+/// Why `connect` gave up, each cause with its exit code: only a server that cannot be reached
+/// is "unavailable".
+enum ConnectError {
+    /// The arguments cannot make an endpoint (exit 2).
+    Usage(String),
+    /// A certificate or key file cannot be read or used (exit 66).
+    NoInput(String),
+    /// The server cannot be reached (exit 69).
+    Unavailable(String),
+}
+
+impl ConnectError {
+    fn fail(self) -> ExitCode {
+        match self {
+            Self::Usage(message) => super::fail(super::EXIT_USAGE, message),
+            Self::NoInput(message) => super::fail(super::EXIT_NO_INPUT, message),
+            Self::Unavailable(message) => super::fail(super::EXIT_UNAVAILABLE, message),
+        }
+    }
+}
+
+/// Reads a PEM file that must hold certificates: one that holds none, or one that does not
+/// parse, is refused here, naming the file, instead of failing the TLS handshake later as a
+/// server that "cannot be reached".
+fn read_certificates(path: &Path) -> Result<Vec<u8>, ConnectError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |what: String| ConnectError::NoInput(format!("{}: {what}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut certificates = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_slice_iter(&pem) {
+        let certificate =
+            certificate.map_err(|e| bad(format!("not a PEM certificate file ({e})")))?;
+        certificates
+            .add(certificate)
+            .map_err(|e| bad(format!("holds a certificate that does not parse ({e})")))?;
+    }
+    if certificates.is_empty() {
+        return Err(bad(
+            "no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(pem)
+}
+
+/// Reads a PEM file that must hold a private key.
+fn read_private_key(path: &Path) -> Result<Vec<u8>, ConnectError> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |what: String| ConnectError::NoInput(format!("{}: {what}", path.display()));
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| bad(format!("no usable PEM private key in it ({e})")))?;
+    Ok(pem)
+}
+
+async fn connect(connection: &Connection) -> Result<Channel, ConnectError> {
     let tls = connection.ca_file.is_some()
         || connection.tls_server_name.is_some()
         || connection.addr.starts_with("https://");
@@ -111,31 +167,40 @@ async fn connect(connection: &Connection) -> Result<Channel, String> {
         format!("http://{}", connection.addr)
     };
     let mut endpoint = Endpoint::from_shared(addr.clone())
-        .map_err(|e| format!("bad address {addr:?}: {e}"))?
+        .map_err(|e| ConnectError::Usage(format!("bad address {addr:?}: {e}")))?
         .connect_timeout(Duration::from_secs(5));
     if tls {
         let mut config = ClientTlsConfig::new().with_enabled_roots();
         if let Some(ca) = &connection.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-            config = config.ca_certificate(Certificate::from_pem(pem));
+            config = config.ca_certificate(Certificate::from_pem(read_certificates(ca)?));
         }
         if let Some(name) = &connection.tls_server_name {
             config = config.domain_name(name.clone());
         }
-        if let (Some(cert), Some(key)) = (&connection.cert_file, &connection.key_file) {
-            let cert = std::fs::read(cert).map_err(|e| format!("{}: {e}", cert.display()))?;
-            let key = std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?;
+        let identity = match (&connection.cert_file, &connection.key_file) {
+            (Some(cert), Some(key)) => Some((read_certificates(cert)?, read_private_key(key)?)),
+            _ => None,
+        };
+        let has_identity = identity.is_some();
+        if let Some((cert, key)) = identity {
             config = config.identity(Identity::from_pem(cert, key));
         }
-        endpoint = endpoint
-            .tls_config(config)
-            .map_err(|e| format!("tls: {e}"))?;
+        endpoint = endpoint.tls_config(config).map_err(|e| {
+            let message = format!("tls: {}", crate::error::error_chain(&e));
+            // The files parsed: what is left is a key that does not fit its certificate, or a
+            // server name TLS cannot use.
+            if has_identity {
+                ConnectError::NoInput(message)
+            } else {
+                ConnectError::Usage(message)
+            }
+        })?;
     }
     endpoint.connect().await.map_err(|e| {
-        format!(
+        ConnectError::Unavailable(format!(
             "cannot connect to {addr}: {}",
             crate::error::error_chain(&e)
-        )
+        ))
     })
 }
 
@@ -182,8 +247,9 @@ fn product_pb(product: Product) -> pb::Product {
 }
 
 /// `get`: prints the verdict (or, with `--watch`, each change) as proto3 JSON. Exit 0 with a
-/// verdict, 1 when the call ended with an error (printed as `{"error":{…}}`), 69 when the
-/// server cannot be reached.
+/// verdict, 1 when the call ended with an error (printed as `{"error":{…}}`), 2 for an address
+/// that is not one, 66 for a certificate or key file that cannot be used, 69 when the server
+/// cannot be reached.
 pub fn get(args: &GetArgs) -> ExitCode {
     let runtime = match runtime() {
         Ok(r) => r,
@@ -192,7 +258,7 @@ pub fn get(args: &GetArgs) -> ExitCode {
     runtime.block_on(async {
         let channel = match connect(&args.connection).await {
             Ok(c) => c,
-            Err(e) => return super::fail(super::EXIT_UNAVAILABLE, e),
+            Err(e) => return e.fail(),
         };
         let mut client =
             VerdictServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
@@ -257,7 +323,8 @@ fn print_status(status: &tonic::Status) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// `health`: exit 0 when SERVING, 1 otherwise (the status is printed), 69 when unreachable.
+/// `health`: exit 0 when SERVING, 1 otherwise (the status is printed); 2, 66 and 69 as for
+/// `get`.
 pub fn health(args: &HealthArgs) -> ExitCode {
     let runtime = match runtime() {
         Ok(r) => r,
@@ -266,7 +333,7 @@ pub fn health(args: &HealthArgs) -> ExitCode {
     runtime.block_on(async {
         let channel = match connect(&args.connection).await {
             Ok(c) => c,
-            Err(e) => return super::fail(super::EXIT_UNAVAILABLE, e),
+            Err(e) => return e.fail(),
         };
         let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
         let request = tonic_health::pb::HealthCheckRequest {

@@ -1,13 +1,13 @@
 //! `zoloz-verdict get` and `health`, the real binary: `--timeout` reaches the service as the
 //! gRPC deadline (a unary call ends with the service's own `DEADLINE_EXCEEDED`, a watch ends by
-//! itself).
+//! itself); a bad address exits 2, an unusable certificate file 66, before any connection.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::harness::{binary, spawn_service};
+use crate::harness::{binary, free_port, spawn_service};
 
 /// Runs the binary without blocking the runtime the service runs on; a run that outlives
 /// `limit` is killed and fails the test (a stream the deadline did not bound).
@@ -87,4 +87,86 @@ async fn a_watch_ends_at_the_timeout() {
     assert_eq!(lines.len(), 1, "{stdout}");
     assert_eq!(lines[0]["decision"], "DECISION_PENDING");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_bad_address_exits_2() {
+    for command in ["get", "health"] {
+        let mut args = vec![command, "--addr", "http://"];
+        if command == "get" {
+            args.extend(["--product", "connect", "--transaction-id", "T-1"]);
+        }
+        let output = run(&args, Duration::from_secs(20)).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("bad address"), "{command}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn unusable_certificate_files_exit_66_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage-ca.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").unwrap();
+    // PEM that is not Base64, and Base64 that is not a certificate.
+    let broken = dir.path().join("broken-ca.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nnot*base64\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let not_der = dir.path().join("not-der-ca.pem");
+    std::fs::write(
+        &not_der,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.pem");
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.path().join("client.crt");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    let [garbage, broken, not_der, missing, cert] =
+        [garbage, broken, not_der, missing, cert].map(|p| p.display().to_string());
+    // Nobody listens: the files must be judged before any connection is tried.
+    let addr = format!("127.0.0.1:{}", free_port());
+    for command in ["get", "health"] {
+        for (file, needle) in [
+            (&missing, "No such file"),
+            (&garbage, "no PEM certificate"),
+            (&broken, "certificate"),
+            (&not_der, "certificate"),
+        ] {
+            let mut args = vec![command, "--addr", &addr, "--ca-file", file];
+            if command == "get" {
+                args.extend(["--product", "connect", "--transaction-id", "T-1"]);
+            }
+            let output = run(&args, Duration::from_secs(20)).await;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(66), "{command} {file}: {stderr}");
+            assert!(stderr.contains(file.as_str()), "{command} {file}: {stderr}");
+            assert!(stderr.contains(needle), "{command} {file}: {stderr}");
+        }
+    }
+    // The mTLS pair: a certificate file without a certificate, a key file without a key.
+    let https = format!("https://{addr}");
+    for (cert_file, key_file, named, needle) in [
+        (&garbage, &missing, &garbage, "no PEM certificate"),
+        (&cert, &missing, &missing, "No such file"),
+        (&cert, &cert, &cert, "no usable PEM private key"),
+    ] {
+        let args = [
+            "health",
+            "--addr",
+            &https,
+            "--cert-file",
+            cert_file,
+            "--key-file",
+            key_file,
+        ];
+        let output = run(&args, Duration::from_secs(20)).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(66), "{args:?}: {stderr}");
+        assert!(stderr.contains(named.as_str()), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
 }
