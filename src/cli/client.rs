@@ -39,7 +39,7 @@ pub struct Connection {
     pub tls_server_name: Option<String>,
     /// Overall timeout of the call, sent to the server as the gRPC deadline (default: 30s; with
     /// `get --watch`: none, the stream ends at --max-wait or at the server's maximum).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 }
 
@@ -48,6 +48,15 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     text.parse::<crate::config::HumanDuration>().map(|d| d.0)
+}
+
+/// A `--timeout`: longer than zero, since a zero deadline ends the call before it starts.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = parse_duration(text)?;
+    if timeout.is_zero() {
+        return Err("the timeout must be longer than 0 (a zero deadline fails every call)".into());
+    }
+    Ok(timeout)
 }
 
 /// Arguments of `get`.
@@ -75,7 +84,7 @@ pub struct GetArgs {
     #[arg(long)]
     pub images: bool,
     /// Extra images to ask for (with --images), e.g. CROPPED_FACE.
-    #[arg(long = "extra-image", value_name = "NAME")]
+    #[arg(long = "extra-image", value_name = "NAME", requires = "images")]
     pub extra_images: Vec<String>,
     /// Skip the server's cache.
     #[arg(long)]
@@ -83,8 +92,9 @@ pub struct GetArgs {
     /// Follow the transaction until it is decided (one JSON object per line per change).
     #[arg(long)]
     pub watch: bool,
-    /// With --watch: stop polling after this long (default: the server's maximum).
-    #[arg(long, value_parser = parse_duration)]
+    /// With --watch: stop polling after this long. Unset or 0s means until --timeout or the
+    /// server's maximum (its `watch.max_wait`, 10m by default), whichever comes first.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "watch")]
     pub max_wait: Option<Duration>,
 }
 

@@ -1,6 +1,7 @@
 //! `zoloz-verdict get` and `health`, the real binary: `--timeout` reaches the service as the
 //! gRPC deadline (a unary call ends with the service's own `DEADLINE_EXCEEDED`, a watch ends by
-//! itself); a bad address exits 2, an unusable certificate file 66, before any connection.
+//! itself); flags that would be ignored, and a bad address, exit 2; an unusable certificate
+//! file 66, before any connection.
 
 use std::time::Duration;
 
@@ -87,6 +88,36 @@ async fn a_watch_ends_at_the_timeout() {
     assert_eq!(lines.len(), 1, "{stdout}");
     assert_eq!(lines[0]["decision"], "DECISION_PENDING");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn flags_that_would_be_ignored_or_refused_exit_2() {
+    let addr = format!("http://127.0.0.1:{}", free_port());
+    let get = [
+        "get",
+        "--addr",
+        &addr,
+        "--product",
+        "connect",
+        "--transaction-id",
+        "T-1",
+    ];
+    for (extra, needle) in [
+        (&["--max-wait", "5s"][..], "--watch"),
+        (&["--extra-image", "CROPPED_FACE"][..], "--images"),
+        (&["--timeout", "0s"][..], "must be longer than 0"),
+        (
+            &["--watch", "--timeout", "0ms"][..],
+            "must be longer than 0",
+        ),
+    ] {
+        let args: Vec<&str> = get.iter().chain(extra).copied().collect();
+        let output = run(&args, Duration::from_secs(20)).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains(needle), "{extra:?}: {stderr}");
+        assert!(output.stdout.is_empty());
+    }
 }
 
 #[tokio::test]
