@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{EXIT_NO_INPUT, EXIT_USAGE, fail, read_input, read_secret};
+use crate::zoloz::api::ClientId;
 use crate::zoloz::keys::{KeyError, PrivateKey, PublicKey};
 use crate::zoloz::{aksk, signing};
 
@@ -25,18 +26,53 @@ pub struct SignArgs {
     /// AK/SK mode instead of RSA: a file holding the base64url secret key.
     #[arg(long, value_name = "FILE")]
     pub secret_key: Option<PathBuf>,
-    /// The Client-Id header value.
+    /// The Client-Id header value (the portal's Client ID: ASCII letters and digits).
     #[arg(long)]
-    pub client_id: String,
-    /// The Request-Time header value, e.g. 2020-01-01T08:00:00+0800 (default: now, UTC).
-    #[arg(long)]
+    pub client_id: ClientId,
+    /// The Request-Time header value, yyyy-MM-ddTHH:mm:ss±HHMM, e.g. 2020-01-01T08:00:00+0800
+    /// (default: now, UTC).
+    #[arg(long, value_parser = parse_request_time)]
     pub request_time: Option<String>,
-    /// The URI path, e.g. /api/v1/zoloz/authentication/test (no host, no query).
-    #[arg(long)]
+    /// The URI path, /api/…, e.g. /api/v1/zoloz/authentication/test (no host, no query).
+    #[arg(long, value_parser = parse_path)]
     pub path: String,
     /// The exact body bytes to send (`-` for standard input; default: empty body).
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+}
+
+/// A `--request-time` ZOLOZ accepts: exactly `yyyy-MM-ddTHH:mm:ss±HHMM` (PROTOCOL.md section 2),
+/// since the signature covers the header byte for byte and ZOLOZ refuses any other form.
+fn parse_request_time(text: &str) -> Result<String, String> {
+    let canonical = signing::parse_wire_time(text).map(signing::format_wire_time);
+    if canonical.as_deref() == Some(text) {
+        return Ok(text.to_string());
+    }
+    let hint = canonical.map_or_else(String::new, |c| format!("; did you mean {c}?"));
+    Err(format!(
+        "ZOLOZ accepts only yyyy-MM-ddTHH:mm:ss±HHMM, e.g. 2020-01-01T08:00:00+0800 \
+         (no colon in the offset; UTC is +0000, not Z){hint}"
+    ))
+}
+
+/// A `--path` ZOLOZ signs: the URI path only, `/api/…`, with no host, query or `//`
+/// (PROTOCOL.md sections 1 and 2).
+fn parse_path(text: &str) -> Result<String, String> {
+    let problem = if text.contains("://") {
+        "the path is the URI path only, without the scheme and host, \
+         e.g. /api/v1/zoloz/authentication/test"
+    } else if text.contains("//") {
+        "the path must not contain '//' (strip the trailing '/' from the host)"
+    } else if !text.starts_with("/api/") {
+        "ZOLOZ paths start with /api/, e.g. /api/v1/zoloz/authentication/test"
+    } else if text.contains(['?', '#']) {
+        "the path must not have a query or fragment: the signature covers the path only"
+    } else if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        "the path must be printable ASCII without spaces"
+    } else {
+        return Ok(text.to_string());
+    };
+    Err(problem.into())
 }
 
 /// Arguments of `verify`.
@@ -83,14 +119,9 @@ pub fn sign(args: &SignArgs) -> ExitCode {
         .request_time
         .clone()
         .unwrap_or_else(|| signing::format_wire_time(time::OffsetDateTime::now_utc()));
-    if signing::parse_wire_time(&time).is_none() {
-        eprintln!(
-            "warning: request time {time:?} is not yyyy-MM-ddTHH:mm:ss±HHMM; ZOLOZ will refuse it"
-        );
-    }
     let header = if let Some(path) = &args.secret_key {
         match read_secret(path) {
-            Ok(key) => aksk::sign(&key, &args.path, &args.client_id, &time, &body),
+            Ok(key) => aksk::sign(&key, &args.path, args.client_id.as_str(), &time, &body),
             Err(e) => return fail(EXIT_NO_INPUT, e),
         }
     } else {
@@ -98,11 +129,11 @@ pub fn sign(args: &SignArgs) -> ExitCode {
             return fail(2, "--private-key or --secret-key is required");
         };
         match PrivateKey::from_file(path) {
-            Ok(key) => signing::sign(&key, &args.path, &args.client_id, &time, &body),
+            Ok(key) => signing::sign(&key, &args.path, args.client_id.as_str(), &time, &body),
             Err(e) => return fail(EXIT_NO_INPUT, e),
         }
     };
-    let content = signing::content_to_sign(&args.path, &args.client_id, &time, &body);
+    let content = signing::content_to_sign(&args.path, args.client_id.as_str(), &time, &body);
     eprintln!(
         "content to sign: {} bytes, sha256 {}",
         content.len(),
