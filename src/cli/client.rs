@@ -27,7 +27,7 @@ pub struct Connection {
     /// CA certificate (PEM) to verify the server with; implies https.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) for mTLS.
+    /// Client certificate (PEM) for mTLS; implies https.
     #[arg(long, value_name = "FILE", requires = "key_file")]
     pub cert_file: Option<PathBuf>,
     /// Client private key (PEM) for mTLS.
@@ -166,9 +166,18 @@ fn read_private_key(path: &Path) -> Result<Vec<u8>, ConnectError> {
 }
 
 async fn connect(connection: &Connection) -> Result<Channel, ConnectError> {
-    let tls = connection.ca_file.is_some()
-        || connection.tls_server_name.is_some()
-        || connection.addr.starts_with("https://");
+    let tls_flags = connection.ca_file.is_some()
+        || connection.cert_file.is_some()
+        || connection.tls_server_name.is_some();
+    // A TLS flag with a plain-text address would be dropped without a word: refused.
+    if tls_flags && connection.addr.starts_with("http://") {
+        return Err(ConnectError::Usage(format!(
+            "--ca-file, --cert-file and --tls-server-name need TLS, but {:?} is http://: use \
+             https:// or host:port",
+            connection.addr
+        )));
+    }
+    let tls = tls_flags || connection.addr.starts_with("https://");
     let addr = if connection.addr.contains("://") {
         connection.addr.clone()
     } else if tls {

@@ -132,6 +132,24 @@ async fn a_bad_address_exits_2() {
         assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
         assert!(stderr.contains("bad address"), "{command}: {stderr}");
     }
+    // A TLS flag with a plain-text address would be dropped without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("any.pem");
+    std::fs::write(&file, "unused").unwrap();
+    let file = file.display().to_string();
+    let addr = format!("http://127.0.0.1:{}", free_port());
+    for flags in [
+        vec!["--ca-file", &file],
+        vec!["--cert-file", &file, "--key-file", &file],
+        vec!["--tls-server-name", "verdict.example"],
+    ] {
+        let mut args = vec!["health", "--addr", &addr];
+        args.extend(flags.iter().copied());
+        let output = run(&args, Duration::from_secs(20)).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("need TLS"), "{args:?}: {stderr}");
+    }
 }
 
 #[tokio::test]
