@@ -939,12 +939,14 @@ fn build_tenant(
             let access_key = t
                 .access_key
                 .clone()
-                .filter(|a| !a.is_empty() && a.is_ascii() && !a.contains(char::is_whitespace))
+                // It travels as the Access-Key header: visible ASCII, nothing else.
+                .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_graphic()))
                 .ok_or_else(|| {
                     invalid(
                         origin,
                         key("access_key"),
-                        "is required for auth = \"aksk\" (ASCII, no spaces)",
+                        "is required for auth = \"aksk\" (visible ASCII: no spaces or control \
+                         characters)",
                     )
                 })?;
             let path = t.secret_key_file.as_ref().ok_or_else(|| {
@@ -1374,6 +1376,37 @@ encrypt = true
                 err.contains(expected),
                 "{cert_file:?} {key_file:?} {ca_file:?}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn an_access_key_must_be_a_usable_header_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+        let load = |access_key: &str| {
+            Config::from_toml(
+                &format!(
+                    "[tenants.default]\nclient_id = \"2089012345678900\"\nregion = \"sg\"\n\
+                     auth = \"aksk\"\naccess_key = {access_key}\nsecret_key_file = {secret:?}\n"
+                ),
+                "x.toml",
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+        };
+        // TOML strings, as the file writes them.
+        load(r#""AK-TEST_1""#).unwrap();
+        // The Access-Key header could not carry these: every call would fail before sending.
+        for bad in [
+            r#""""#,
+            r#""AK TEST""#,
+            r#""AK\u0001X""#,
+            r#""AK\u007f""#,
+            r#""AKé""#,
+        ] {
+            let err = load(bad).unwrap_err();
+            assert!(err.contains("tenants.default.access_key"), "{bad:?}: {err}");
         }
     }
 

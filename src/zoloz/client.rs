@@ -489,12 +489,8 @@ impl ZolozClient {
         let mut headers = HeaderMap::new();
         let body: Bytes = match (&config.auth, config.encrypt) {
             (Auth::Rsa { zoloz_keys, .. }, true) => {
-                let sealed = envelope::seal(&zoloz_keys.default, plaintext).map_err(|e| {
-                    UpstreamError::Transport {
-                        message: e.to_string(),
-                        attempts: 0,
-                    }
-                })?;
+                let sealed = envelope::seal(&zoloz_keys.default, plaintext)
+                    .map_err(|e| UpstreamError::Request(e.to_string()))?;
                 headers.insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=UTF-8"),
@@ -540,7 +536,19 @@ impl ZolozClient {
         }
         let (headers, raw) = (response.headers, response.body);
         self.verify(path, &headers, &raw)?;
-        let plaintext = match headers.get("Encrypt") {
+        // Encrypted or not is decided per answer, from Encrypt and Content-Type (PROTOCOL.md
+        // section 4): a gateway's error to an encrypted request can come back as plain JSON
+        // that still carries the header.
+        let encrypt = single_header(&headers, "Encrypt").map_err(UpstreamError::Malformed)?;
+        let json = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        let plaintext = match encrypt.filter(|_| !json) {
             Some(encrypt) => {
                 let opened = self.open(encrypt, &raw)?;
                 // The ciphertext is not needed again: not held while the plaintext is parsed.
@@ -580,8 +588,8 @@ impl ZolozClient {
         let config = &self.inner.config;
         let refuse = |m: String| UpstreamError::Signature(m);
         let text = |name: &'static str| -> Result<&str, UpstreamError> {
-            headers
-                .get(name)
+            single_header(headers, name)
+                .map_err(refuse)?
                 .ok_or_else(|| refuse(format!("the {name} header is missing")))?
                 .to_str()
                 .map_err(|_| refuse(format!("the {name} header is not text")))
@@ -641,11 +649,23 @@ impl ZolozClient {
     }
 }
 
+/// The one value of a response header, if any. A header sent twice is refused: which copy was
+/// meant is ambiguous, and an answer ZOLOZ signed carries one of each.
+fn single_header<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Result<Option<&'h HeaderValue>, String> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(format!("the {name} header is sent more than once"));
+    }
+    Ok(first)
+}
+
 fn header_value(value: &str) -> Result<HeaderValue, UpstreamError> {
-    HeaderValue::from_str(value).map_err(|_| UpstreamError::Transport {
-        message: "a header value is not valid ASCII".into(),
-        attempts: 0,
-    })
+    HeaderValue::from_str(value)
+        .map_err(|_| UpstreamError::Request("a header value is not visible ASCII".into()))
 }
 
 /// Parses the body once and reads `result.resultCode`, `resultStatus` and `resultMessage` from

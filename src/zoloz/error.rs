@@ -52,6 +52,10 @@ pub enum UpstreamError {
     /// A signed response that does not decrypt or has no result envelope.
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The request could not be built from the configuration (a header value, the
+    /// encryption): nothing was sent, and no new attempt can do better.
+    #[error("the request could not be built: {0}")]
+    Request(String),
 }
 
 /// ZOLOZ's `resultMessage` quoted in errors, cut to 200 characters.
@@ -79,6 +83,8 @@ impl UpstreamError {
             UpstreamError::Timeout { .. } => ErrorReason::UpstreamTimeout,
             UpstreamError::Signature(_) => ErrorReason::UpstreamSignatureInvalid,
             UpstreamError::Malformed(_) => ErrorReason::UpstreamMalformedResponse,
+            // Our configuration cannot make a request ZOLOZ would take: a credentials problem.
+            UpstreamError::Request(_) => ErrorReason::UpstreamAuthRejected,
         }
     }
 
@@ -93,6 +99,7 @@ impl UpstreamError {
             UpstreamError::Timeout { .. } => "timeout",
             UpstreamError::Signature(_) => "signature_invalid",
             UpstreamError::Malformed(_) => "malformed",
+            UpstreamError::Request(_) => "request",
         }
     }
 
@@ -106,7 +113,8 @@ impl UpstreamError {
             UpstreamError::Failure { failure, .. } => failure.is_retryable(),
             UpstreamError::Timeout { .. }
             | UpstreamError::Signature(_)
-            | UpstreamError::Malformed(_) => false,
+            | UpstreamError::Malformed(_)
+            | UpstreamError::Request(_) => false,
         }
     }
 
@@ -118,6 +126,7 @@ impl UpstreamError {
             | UpstreamError::Failure { attempts, .. }
             | UpstreamError::Timeout { attempts } => *attempts,
             UpstreamError::Signature(_) | UpstreamError::Malformed(_) => 1,
+            UpstreamError::Request(_) => 0,
         }
     }
 
@@ -127,7 +136,9 @@ impl UpstreamError {
             | UpstreamError::HttpStatus { attempts, .. }
             | UpstreamError::Failure { attempts, .. }
             | UpstreamError::Timeout { attempts } => *attempts = n,
-            UpstreamError::Signature(_) | UpstreamError::Malformed(_) => {}
+            UpstreamError::Signature(_)
+            | UpstreamError::Malformed(_)
+            | UpstreamError::Request(_) => {}
         }
     }
 }

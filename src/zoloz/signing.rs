@@ -186,6 +186,15 @@ pub enum HeaderError {
         /// The missing pair's name.
         pair: &'static str,
     },
+    /// A pair the header is read for appears more than once: which one is meant is ambiguous,
+    /// so neither is taken (a signed answer has one of each).
+    #[error("the {header} header has more than one {pair} pair")]
+    RepeatedPair {
+        /// The header name.
+        header: &'static str,
+        /// The repeated pair's name.
+        pair: &'static str,
+    },
     /// A value is not valid percent-encoded Base64.
     #[error("the {header} header's {pair} is not valid Base64")]
     BadValue {
@@ -213,23 +222,33 @@ fn pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
-/// The raw values of `names` in one pass over the header's pairs; the first pair of each name
-/// counts (the signature value is most of a `Signature` header, and it is parsed on every call).
-fn first_values<'a, const N: usize>(header: &'a str, names: [&str; N]) -> [Option<&'a str>; N] {
+/// The raw values of `names` in one pass over the header's pairs (the signature value is most
+/// of a `Signature` header, and it is parsed on every call). A name that appears twice is
+/// refused, whatever the case of its spelling; other pairs are ignored.
+fn unique_values<'a, const N: usize>(
+    header_name: &'static str,
+    header: &'a str,
+    names: [&'static str; N],
+) -> Result<[Option<&'a str>; N], HeaderError> {
     let mut found = [None; N];
     for (name, value) in pairs(header) {
-        if let Some(i) = names.iter().position(|n| name.eq_ignore_ascii_case(n)) {
-            found[i].get_or_insert(value);
+        if let Some(i) = names.iter().position(|n| name.eq_ignore_ascii_case(n))
+            && found[i].replace(value).is_some()
+        {
+            return Err(HeaderError::RepeatedPair {
+                header: header_name,
+                pair: names[i],
+            });
         }
     }
-    found
+    Ok(found)
 }
 
 /// Parses a `Signature` header (`algorithm=RSA256, signature=…[, keyVersion=…]`).
 pub fn parse_signature_header(value: &str) -> Result<SignatureHeader, HeaderError> {
     const H: &str = "Signature";
     let [algorithm, raw, key_version] =
-        first_values(value, ["algorithm", "signature", "keyVersion"]);
+        unique_values(H, value, ["algorithm", "signature", "keyVersion"])?;
     let algorithm = algorithm.ok_or(HeaderError::MissingPair {
         header: H,
         pair: "algorithm",
@@ -320,7 +339,7 @@ pub fn encrypt_header(wrapped_key: &[u8]) -> String {
 /// Parses an `Encrypt` header value.
 pub fn parse_encrypt_header(value: &str) -> Result<EncryptHeader, HeaderError> {
     const H: &str = "Encrypt";
-    let [algorithm, raw] = first_values(value, ["algorithm", "symmetricKey"]);
+    let [algorithm, raw] = unique_values(H, value, ["algorithm", "symmetricKey"])?;
     let algorithm = algorithm.ok_or(HeaderError::MissingPair {
         header: H,
         pair: "algorithm",
@@ -425,21 +444,53 @@ mod tests {
     }
 
     #[test]
-    fn the_first_pair_of_each_name_counts() {
+    fn pairs_are_read_in_any_order_and_case_and_never_twice() {
         let h = parse_signature_header(
-            "keyVersion=7, x=1, algorithm=RSA256, Signature=AAEC%2Bw%3D%3D, signature=AAAA, \
-             algorithm=SHA1, keyversion=8",
+            "keyVersion=7, x=1, x=2, algorithm=RSA256, Signature=AAEC%2Bw%3D%3D",
         )
         .unwrap();
         assert_eq!(h.algorithm, "RSA256");
         assert_eq!(h.signature, vec![0, 1, 2, 251]);
         assert_eq!(h.key_version.as_deref(), Some("7"));
+        // Two values for one name: which one ZOLOZ signed is ambiguous, so neither is taken.
+        for (header, pair) in [
+            (
+                "algorithm=RSA256, signature=AAEC, signature=AAAA",
+                "signature",
+            ),
+            (
+                "algorithm=RSA256, Signature=AAEC, signature=AAEC",
+                "signature",
+            ),
+            (
+                "algorithm=RSA256, signature=AAEC, algorithm=SHA1",
+                "algorithm",
+            ),
+            (
+                "keyVersion=7, algorithm=RSA256, signature=AAEC, keyversion=8",
+                "keyVersion",
+            ),
+        ] {
+            assert_eq!(
+                parse_signature_header(header).unwrap_err(),
+                HeaderError::RepeatedPair {
+                    header: "Signature",
+                    pair
+                },
+                "{header}"
+            );
+        }
 
-        let e = parse_encrypt_header(
-            "SymmetricKey=%2B%2F8A, algorithm=RSA_AES, symmetricKey=AAAA, algorithm=AES_GCM",
-        )
-        .unwrap();
+        let e = parse_encrypt_header("SymmetricKey=%2B%2F8A, algorithm=RSA_AES").unwrap();
         assert_eq!(e.wrapped_key, vec![0xfb, 0xff, 0]);
+        assert_eq!(
+            parse_encrypt_header("symmetricKey=%2B%2F8A, algorithm=RSA_AES, symmetricKey=AAAA")
+                .unwrap_err(),
+            HeaderError::RepeatedPair {
+                header: "Encrypt",
+                pair: "symmetricKey"
+            }
+        );
         assert_eq!(
             parse_encrypt_header("algorithm=RSA_AES, key=AAAA").unwrap_err(),
             HeaderError::MissingPair {

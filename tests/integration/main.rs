@@ -21,5 +21,6 @@ mod sign_cli;
 mod signing_oracle;
 mod simulator;
 mod tls;
+mod upstream_answers;
 mod upstream_http;
 mod vectors;
