@@ -78,8 +78,9 @@ fn approvable(product: Product, body: &Value) -> bool {
     match product {
         Product::FaceCapture => {
             let state = p("/faceCaptureResult");
+            // A state present as null is not the v1 API's absent state.
             let evidence = is_str(state, &["Success"])
-                || (absent(state)
+                || (state.is_none()
                     && p("/extInfo/faceAttack") == Some(&Value::Bool(false))
                     && valid_score(p("/extInfo/quality")));
             let risk = p("/extInfo/deviceRisk/riskLevel");
@@ -100,7 +101,7 @@ fn approvable(product: Product, body: &Value) -> bool {
         Product::Connect => {
             let state = p("/connectResult");
             let evidence = is_str(state, &["Success"])
-                || (absent(state)
+                || (state.is_none()
                     && p("/extFaceInfo/faceAttack") == Some(&Value::Bool(false))
                     && valid_score(p("/extFaceInfo/faceScore")));
             let deeper = p("/extFaceInfo/deeperResult");

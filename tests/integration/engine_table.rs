@@ -273,6 +273,10 @@ fn rows() -> Vec<Row> {
     row("id recognition: more spoof checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).collect::<serde_json::Map<_, _>>()))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("face compare: score missing (no threshold)", FaceCompare, j(del(fcmp(), "/score")), d(), v(Approved, false, &[]));
     row("connect: older api (no connectResult) approves", Connect, fixture("connect-older-api.json"), d(), v(Approved, false, &[]));
+    // A state present as null is not the older API's absent state: its rule of evidence does not apply.
+    row("connect: connectResult null beside the older api's evidence", Connect, j(set(json!(fixture_json("connect-older-api.json")), "/connectResult", Value::Null)), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("face capture v1: faceCaptureResult null beside the v1 evidence", FaceCapture, j(set(fc_v1(), "/faceCaptureResult", Value::Null)), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("face capture: faceCaptureResult null (v1a body)", FaceCapture, j(set(fc(), "/faceCaptureResult", Value::Null)), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("connect: older api, faceScore missing", Connect, j(del(json!(fixture_json("connect-older-api.json")), "/extFaceInfo/faceScore")), d(), v(ReviewRequired, false, &[IncompleteResult]));
     row("connect: SUCCESS and nothing else", Connect, j(envelope("SUCCESS", "S")), d(), v(ReviewRequired, false, &[IncompleteResult, IncompleteResult]));
     row("connect: connectResult Success, no extFaceInfo (deeper fields optional)", Connect, j(del(cn(), "/extFaceInfo")), d(), v(Approved, false, &[]));

@@ -3,14 +3,14 @@
 
 use serde_json::Value;
 
-use super::read::{ImageSink, at, boolean, container, score, string};
+use super::read::{ImageSink, at, boolean, container, score, state, string};
 use crate::domain::facts::field::connect as fld;
 use crate::domain::{ConnectFacts, ImageKind, ShapeMismatch};
 
 pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> ConnectFacts {
     container(root, fld::EXT_FACE_INFO, mismatches);
     ConnectFacts {
-        state: string(at(root, fld::STATE)),
+        state: state(root, fld::STATE),
         face_attack: boolean(at(root, fld::FACE_ATTACK)),
         face_score: score(at(root, fld::FACE_SCORE)),
         deeper_result: string(at(root, fld::DEEPER_RESULT)),

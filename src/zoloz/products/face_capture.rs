@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::read::{ImageSink, at, boolean, container, integer, score, string};
+use super::read::{ImageSink, at, boolean, container, integer, score, state};
 use crate::domain::facts::field::face_capture as fld;
 use crate::domain::{FaceCaptureApiVersion, FaceCaptureFacts, ImageKind, ShapeMismatch};
 
@@ -13,7 +13,7 @@ pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> FaceCa
     container(root, fld::DEVICE_RISK, mismatches);
     FaceCaptureFacts {
         api: FaceCaptureApiVersion::Unknown,
-        state: string(at(root, fld::STATE)),
+        state: state(root, fld::STATE),
         face_attack: boolean(at(root, fld::FACE_ATTACK)),
         quality: score(at(root, fld::QUALITY)),
         quality_passed: boolean(at(root, fld::QUALITY_PASSED)),

@@ -102,6 +102,17 @@ pub fn string(value: Option<&Value>) -> Observed<String> {
     }
 }
 
+/// A product state (`connectResult`, `faceCaptureResult`): a string, as [`string`] reads it,
+/// except that `null` is unrecognized, not absent. Absence is how the older APIs say they have no
+/// state, and the decision then falls back to their rule of evidence; a state present as `null`
+/// says neither that nor a result.
+pub fn state(root: &Value, pointer: &str) -> Observed<String> {
+    match lookup(root, pointer) {
+        Some(Value::Null) => Observed::Unrecognized { raw: "null".into() },
+        other => string(other),
+    }
+}
+
 /// A boolean field: only JSON `true` and `false` are understood.
 pub fn boolean(value: Option<&Value>) -> Observed<bool> {
     match value {
