@@ -97,13 +97,19 @@ install_ts() {
   note "node $(node --version)$versions"
 }
 
+# google/rpc/error_details.proto (ErrorInfo, BadRequest) from the venv's googleapis-common-protos:
+# the TypeScript and Java clients generate their own error detail types from it.
+error_details_proto() {
+  "$VENV/bin/python" -c \
+    'import google.rpc, pathlib; print(pathlib.Path(google.rpc.__path__[0], "error_details.proto"))'
+}
+
 # The TypeScript client: fresh stubs (the service's proto, and google/rpc/error_details.proto
 # from the venv's googleapis-common-protos for ErrorInfo), tsc --strict, node --test.
 run_ts() {
   local details bin
   bin=$(realpath "$BIN")
-  details=$("$VENV/bin/python" -c \
-    'import google.rpc, pathlib; print(pathlib.Path(google.rpc.__path__[0], "error_details.proto"))')
+  details=$(error_details_proto)
   rm -rf "$TS/gen" "$TS/dist" "$TS/googleapis"
   mkdir -p "$TS/googleapis/google/rpc"
   cp "$details" "$TS/googleapis/google/rpc/"
@@ -200,8 +206,7 @@ run_java() {
     [[ -f /usr/share/java/$jar.jar ]] || { echo "no /usr/share/java/$jar.jar" >&2; exit 1; }
     classpath+=${classpath:+:}/usr/share/java/$jar.jar
   done
-  details=$("$VENV/bin/python" -c \
-    'import google.rpc, pathlib; print(pathlib.Path(google.rpc.__path__[0], "error_details.proto"))')
+  details=$(error_details_proto)
   rm -rf "$JAVA"
   mkdir -p "$JAVA/googleapis/google/rpc" "$JAVA/health/grpc/health/v1" "$JAVA/classes"
   cp "$details" "$JAVA/googleapis/google/rpc/"

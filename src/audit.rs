@@ -145,11 +145,16 @@ impl Audit {
 
     /// A sink appending to a file (created if missing).
     pub fn file(path: &Path) -> std::io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
+        Ok(Self::spawn(Box::new(Self::open(path)?)))
+    }
+
+    /// Opens the audit file as [`Audit::file`] does: for appending, created if missing
+    /// (`serve --check-config` uses it to refuse what `serve` would).
+    pub fn open(path: &Path) -> std::io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)?;
-        Ok(Self::spawn(Box::new(file)))
+            .open(path)
     }
 
     fn spawn(mut out: Box<dyn std::io::Write + Send>) -> Self {

@@ -378,6 +378,28 @@ pub struct TlsConfig {
     pub client_ca_file: Option<PathBuf>,
 }
 
+/// Reads a PEM file that must hold certificates: (the file's bytes, the certificates). A file
+/// that cannot be read, is not PEM or holds no certificate is refused with a message naming it.
+/// The server's TLS files and the `get`/`health` client's certificate files are read this way.
+pub fn read_pem_certificates(
+    path: &Path,
+) -> Result<(Vec<u8>, Vec<rustls::pki_types::CertificateDer<'static>>), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: not a PEM certificate file ({e})", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)",
+            path.display()
+        ));
+    }
+    Ok((pem, certs))
+}
+
 impl TlsConfig {
     /// Reads the files as the server will and builds the TLS configuration from them, so that a
     /// file that is missing, holds no certificate or key, or a key that does not match the
@@ -385,25 +407,15 @@ impl TlsConfig {
     /// connection. Errors are (config key, message).
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         use rustls::pki_types::pem::PemObject as _;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use rustls::pki_types::PrivateKeyDer;
 
         let read = |key: &'static str, path: &Path| {
             std::fs::read(path).map_err(|e| (key, format!("{}: {e}", path.display())))
         };
-        let certs = |key: &'static str, path: &Path| -> Result<Vec<CertificateDer<'static>>, _> {
-            let pem = read(key, path)?;
-            let certs = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| {
-                    (
-                        key,
-                        format!("{}: not PEM certificates ({e})", path.display()),
-                    )
-                })?;
-            if certs.is_empty() {
-                return Err((key, format!("{}: no PEM certificate in it", path.display())));
-            }
-            Ok(certs)
+        let certs = |key: &'static str, path: &Path| {
+            read_pem_certificates(path)
+                .map(|(_, certs)| certs)
+                .map_err(|e| (key, e))
         };
         let chain = certs("server.tls.cert_file", &self.cert_file)?;
         let key_pem = read("server.tls.key_file", &self.key_file)?;

@@ -134,22 +134,16 @@ impl ConnectError {
 /// parse, is refused here, naming the file, instead of failing the TLS handshake later as a
 /// server that "cannot be reached".
 fn read_certificates(path: &Path) -> Result<Vec<u8>, ConnectError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let bad = |what: String| ConnectError::NoInput(format!("{}: {what}", path.display()));
-    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
-    let mut certificates = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_slice_iter(&pem) {
-        let certificate =
-            certificate.map_err(|e| bad(format!("not a PEM certificate file ({e})")))?;
-        certificates
-            .add(certificate)
-            .map_err(|e| bad(format!("holds a certificate that does not parse ({e})")))?;
-    }
-    if certificates.is_empty() {
-        return Err(bad(
-            "no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)".into(),
-        ));
+    let (pem, certificates) =
+        crate::config::read_pem_certificates(path).map_err(ConnectError::NoInput)?;
+    let mut store = rustls::RootCertStore::empty();
+    for certificate in certificates {
+        store.add(certificate).map_err(|e| {
+            ConnectError::NoInput(format!(
+                "{}: holds a certificate that does not parse ({e})",
+                path.display()
+            ))
+        })?;
     }
     Ok(pem)
 }

@@ -97,10 +97,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         }
         if config.audit.enabled
             && let Some(path) = &config.audit.file
-            && let Err(e) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
+            && let Err(e) = crate::audit::Audit::open(path)
         {
             return fail(
                 EXIT_BAD_CONFIG,
