@@ -406,8 +406,8 @@ impl TlsConfig {
     /// certificate, stops the service at load (exit 64) naming the file, not at its first
     /// connection. Errors are (config key, message).
     pub fn check(&self) -> Result<(), (&'static str, String)> {
-        use rustls::pki_types::pem::PemObject as _;
         use rustls::pki_types::PrivateKeyDer;
+        use rustls::pki_types::pem::PemObject as _;
 
         let read = |key: &'static str, path: &Path| {
             std::fs::read(path).map_err(|e| (key, format!("{}: {e}", path.display())))
