@@ -149,7 +149,7 @@ FALLBACK_FIELDS = {
     "cache": {"max_entries", "ttl"},
     "watch": {"max_wait", "initial_interval", "max_interval"},
     "telemetry": {"log_format", "log_level"},
-    "audit": {"enabled", "file"},
+    "audit": {"enabled", "file", "on_stall", "stall_timeout", "queue"},
     "tenants.*": {"client_id", "auth", "merchant_private_key_file", "zoloz_public_key_file",
                   "zoloz_public_key_versions", "access_key", "secret_key_file", "region",
                   "base_url", "encrypt", "face_capture_api", "default_policy",
@@ -162,6 +162,7 @@ DURATION_KEYS = {
     "retry": {"base_delay", "max_delay"},
     "cache": {"ttl"},
     "watch": {"max_wait", "initial_interval", "max_interval"},
+    "audit": {"stall_timeout"},
 }
 
 

@@ -155,10 +155,11 @@ impl Core {
     }
 
     /// Turns `cached`'s verdict (`evaluate` of its facts, made by the caller) into the API
-    /// result, and records metrics, the span fields and the audit record. PENDING answers to
-    /// Watch polls are not recorded: the Watch records its terminal verdict.
+    /// result, and records the audit record, metrics and the span fields. PENDING answers to
+    /// Watch polls are not recorded: the Watch records its terminal verdict. A verdict whose
+    /// audit record cannot be queued is not returned (`AUDIT_UNAVAILABLE`).
     #[allow(clippy::too_many_arguments)]
-    fn answer(
+    async fn answer(
         &self,
         tenant: &str,
         product: Product,
@@ -171,8 +172,25 @@ impl Core {
     ) -> Result<pb::VerificationResult, ServiceError> {
         let verdict = verdict.map_err(ServiceError::from)?;
         let now = SystemTime::now();
-        crate::telemetry::record_answer(verdict.decision.as_str(), source == Source::Cache);
         let quiet = origin == QueryOrigin::WatchPoll && !verdict.decision.is_terminal();
+        if !quiet && self.audit.enabled() {
+            let trace_id = crate::telemetry::current_trace_id();
+            self.audit
+                .write(&audit::Entry {
+                    tenant,
+                    product,
+                    transaction_id,
+                    verdict: &verdict,
+                    body: &cached.redacted,
+                    face_capture_api: cached.facts.face_capture_api().name(),
+                    source,
+                    trace_id: trace_id.as_deref(),
+                    time: now,
+                })
+                .await
+                .map_err(|e| ServiceError::new(ErrorReason::AuditUnavailable, e.to_string()))?;
+        }
+        crate::telemetry::record_answer(verdict.decision.as_str(), source == Source::Cache);
         if !quiet {
             self.metrics
                 .verdicts
@@ -189,20 +207,6 @@ impl Core {
                         code: reason.code.as_str(),
                     })
                     .inc();
-            }
-            if self.audit.enabled() {
-                let trace_id = crate::telemetry::current_trace_id();
-                self.audit.write(&audit::Entry {
-                    tenant,
-                    product,
-                    transaction_id,
-                    verdict: &verdict,
-                    body: &cached.redacted,
-                    face_capture_api: cached.facts.face_capture_api().name(),
-                    source,
-                    trace_id: trace_id.as_deref(),
-                    time: now,
-                });
             }
             tracing::debug!(
                 product = product.label(),
@@ -368,7 +372,7 @@ impl Backend for Core {
         let transaction_id = query.transaction_id.as_str();
         let cacheable_read = !query.bypass_cache && !query.images.return_images;
         // A cached result is re-evaluated under the policy asked for; it never has images.
-        let from_cache = |cached: &Cached| {
+        let from_cache = async |cached: &Cached| {
             self.answer(
                 &tenant.name,
                 query.product,
@@ -379,6 +383,7 @@ impl Backend for Core {
                 Source::Cache,
                 query.origin,
             )
+            .await
         };
         if cacheable_read {
             let hit = self.cache.get(&key);
@@ -389,7 +394,7 @@ impl Backend for Core {
                 })
                 .inc();
             if let Some(cached) = hit {
-                return from_cache(&cached);
+                return from_cache(&cached).await;
             }
         }
         let fetched = self.fetch(tenant, &key, query, deadline).await?;
@@ -400,7 +405,7 @@ impl Backend for Core {
             // A terminal result never turns back into PENDING (its images, never cached, are
             // not available from a PENDING answer).
             if let Some(cached) = self.cache.get(&key) {
-                return from_cache(&cached);
+                return from_cache(&cached).await;
             }
         } else {
             self.cache.insert(key.clone(), Arc::clone(&fetched.cached));
@@ -415,9 +420,10 @@ impl Backend for Core {
             Source::Upstream,
             query.origin,
         )
+        .await
     }
 
-    fn evaluate(&self, query: EvaluateQuery) -> Result<pb::VerificationResult, ServiceError> {
+    async fn evaluate(&self, query: EvaluateQuery) -> Result<pb::VerificationResult, ServiceError> {
         let tenant = match &query.tenant {
             Some(name) => Some(self.tenant(Some(name))?),
             None => self.tenants.get(&self.default_tenant),
@@ -451,6 +457,7 @@ impl Backend for Core {
             Source::Evaluate,
             QueryOrigin::Get,
         )
+        .await
     }
 }
 
@@ -528,6 +535,7 @@ pub struct RunningService {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: JoinHandle<Result<(), ServeError>>,
     audit: Arc<Audit>,
+    audit_flush_wait: Duration,
 }
 
 impl RunningService {
@@ -561,7 +569,10 @@ impl RunningService {
             Ok(result) => result,
             Err(e) => Err(ServeError::Reflection(format!("server task failed: {e}"))),
         };
-        self.audit.close();
+        // Everything queued is written before exit, within a bound: a stalled sink must not
+        // keep the process from stopping.
+        let (audit, wait) = (self.audit, self.audit_flush_wait);
+        let _ = tokio::task::spawn_blocking(move || audit.close(wait)).await;
         result
     }
 }
@@ -576,17 +587,16 @@ pub async fn start(
 ) -> Result<RunningService, StartError> {
     warn_of_final_rejections_set_to_info(&config.policies);
     let metrics = Arc::new(Metrics::new());
-    let audit = Arc::new(
-        match (&config.audit.enabled, &config.audit.file) {
+    let audit =
+        Arc::new(match (&config.audit.enabled, &config.audit.file) {
             (false, _) => Audit::disabled(),
-            (true, None) => Audit::stdout(),
-            (true, Some(path)) => Audit::file(path).map_err(|e| StartError::Audit {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?,
-        }
-        .count_drops_in(metrics.audit_dropped.clone()),
-    );
+            (true, None) => Audit::stdout(config.audit.settings, metrics.audit()),
+            (true, Some(path)) => Audit::file(path, config.audit.settings, metrics.audit())
+                .map_err(|e| StartError::Audit {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?,
+        });
     let core = Arc::new(
         Core::new(config, Arc::clone(&metrics), Arc::clone(&audit)).map_err(StartError::Core)?,
     );
@@ -594,6 +604,7 @@ pub async fn start(
     server::set_health(&health_reporter, ServingStatus::NotServing).await;
 
     let (draining_tx, draining_rx) = watch::channel(false);
+    let audit_stalled = audit.fails_closed().then(|| audit.stalled());
     let default_deadline = config
         .tenants
         .by_name
@@ -650,6 +661,7 @@ pub async fn start(
             &settings,
             (health_reporter, health_service),
             draining_tx,
+            audit_stalled,
             signal,
         )
         .await;
@@ -663,6 +675,7 @@ pub async fn start(
         shutdown: Some(shutdown_tx),
         handle,
         audit,
+        audit_flush_wait: config.server.shutdown_grace,
     })
 }
 

@@ -265,6 +265,9 @@ struct TelemetryFile {
 struct AuditFile {
     enabled: Option<bool>,
     file: Option<PathBuf>,
+    on_stall: Option<String>,
+    stall_timeout: Option<HumanDuration>,
+    queue: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -508,6 +511,8 @@ pub struct AuditConfig {
     pub enabled: bool,
     /// A file to append records to (none: the `audit` log target on standard output).
     pub file: Option<PathBuf>,
+    /// What a call does when the sink stalls, how long it waits, and the queue's size.
+    pub settings: crate::audit::Settings,
 }
 
 /// The tenants and the default one.
@@ -712,6 +717,29 @@ impl Config {
         let audit = AuditConfig {
             enabled: file.audit.enabled.unwrap_or(true),
             file: file.audit.file.clone(),
+            settings: crate::audit::Settings {
+                on_stall: match file.audit.on_stall.as_deref() {
+                    None => crate::audit::OnStall::default(),
+                    Some(value) => crate::audit::OnStall::parse(value).ok_or_else(|| {
+                        invalid(
+                            origin,
+                            "audit.on_stall",
+                            format!("{value:?}: expected \"fail_closed\" or \"drop\""),
+                        )
+                    })?,
+                },
+                stall_timeout: nonzero(
+                    "audit.stall_timeout",
+                    file.audit.stall_timeout,
+                    crate::audit::DEFAULT_STALL_TIMEOUT,
+                )?,
+                queue: match file.audit.queue.unwrap_or(crate::audit::DEFAULT_QUEUE) {
+                    n @ 1..=1_000_000 => n,
+                    _ => {
+                        return Err(invalid(origin, "audit.queue", "must be from 1 to 1000000"));
+                    }
+                },
+            },
         };
 
         let u = &file.upstream;

@@ -38,11 +38,14 @@ pub enum ErrorReason {
     Overloaded,
     /// The server is draining (SIGTERM): a Watch ends so another replica can take over.
     ShuttingDown,
+    /// The audit sink stalled past its bounded wait: the verdict could not be recorded, so it
+    /// is not returned.
+    AuditUnavailable,
 }
 
 impl ErrorReason {
     /// Every reason, for documentation tests and metrics.
-    pub const ALL: [ErrorReason; 13] = [
+    pub const ALL: [ErrorReason; 14] = [
         ErrorReason::InvalidRequest,
         ErrorReason::UnknownTenant,
         ErrorReason::UnknownPolicy,
@@ -56,6 +59,7 @@ impl ErrorReason {
         ErrorReason::UpstreamMalformedResponse,
         ErrorReason::Overloaded,
         ErrorReason::ShuttingDown,
+        ErrorReason::AuditUnavailable,
     ];
 
     /// The `ErrorInfo.reason` string.
@@ -74,6 +78,7 @@ impl ErrorReason {
             ErrorReason::UpstreamMalformedResponse => "UPSTREAM_MALFORMED_RESPONSE",
             ErrorReason::Overloaded => "OVERLOADED",
             ErrorReason::ShuttingDown => "SHUTTING_DOWN",
+            ErrorReason::AuditUnavailable => "AUDIT_UNAVAILABLE",
         }
     }
 }

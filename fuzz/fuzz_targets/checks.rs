@@ -105,7 +105,7 @@ pub fn response(data: &[u8]) {
     assert_ne!(result.decision, 0, "DECISION_UNSPECIFIED");
     if let Ok(root) = products::json_root(body) {
         let redacted = redact(product, &root);
-        let record = audit::record(&audit::Entry {
+        let line = audit::record_line(&audit::Entry {
             tenant: "fuzz",
             product,
             transaction_id: "fuzz",
@@ -116,7 +116,10 @@ pub fn response(data: &[u8]) {
             trace_id: None,
             time: SystemTime::UNIX_EPOCH,
         });
-        let _ = record.to_string();
+        // One complete line of JSON, whatever the body.
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        assert!(serde_json::from_slice::<serde_json::Value>(&line).is_ok());
     }
 }
 

@@ -72,9 +72,42 @@ fn tls_config(tls: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
     Ok(config)
 }
 
+/// Keeps health in step with readiness: SERVING while neither draining nor `stalled` (the audit
+/// sink, when a stall refuses calls), NOT_SERVING otherwise, and for good once draining.
+async fn follow_health(
+    reporter: HealthReporter,
+    mut draining: watch::Receiver<bool>,
+    mut stalled: Option<watch::Receiver<bool>>,
+) {
+    loop {
+        let draining_now = *draining.borrow_and_update();
+        let stalled_now = stalled.as_mut().is_some_and(|s| *s.borrow_and_update());
+        let status = if draining_now || stalled_now {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        set_health(&reporter, status).await;
+        if draining_now {
+            return;
+        }
+        let stall_changed = async {
+            match stalled.as_mut() {
+                Some(s) => s.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = draining.changed() => if changed.is_err() { return },
+            alive = stall_changed => if !alive { stalled = None },
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains: health turns NOT_SERVING, running Watch
 /// streams are told to end (`draining`), new connections are refused, and in-flight calls get
-/// `shutdown_grace` to finish.
+/// `shutdown_grace` to finish. Meanwhile health is NOT_SERVING while `audit_stalled` is true.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve<B: Backend>(
     listener: TcpListener,
     service: VerdictGrpc<B>,
@@ -84,6 +117,7 @@ pub async fn serve<B: Backend>(
         tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
     ),
     draining: watch::Sender<bool>,
+    audit_stalled: Option<watch::Receiver<bool>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (reporter, health_service) = health;
@@ -126,6 +160,7 @@ pub async fn serve<B: Backend>(
         .with_keepalive(Some(Duration::from_secs(60)));
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_reporter = reporter.clone();
+    let draining_rx = draining.subscribe();
     let signal = async move {
         shutdown.await;
         set_health(&drain_reporter, ServingStatus::NotServing).await;
@@ -134,7 +169,7 @@ pub async fn serve<B: Backend>(
         let _ = signalled_tx.send(());
     };
     // Keys are loaded (the backend exists) and the listener is bound: ready.
-    set_health(&reporter, ServingStatus::Serving).await;
+    tokio::spawn(follow_health(reporter, draining_rx, audit_stalled));
     let server = router.serve_with_incoming_shutdown(incoming, signal);
     tokio::pin!(server);
     tokio::select! {

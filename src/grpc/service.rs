@@ -32,7 +32,10 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<pb::VerificationResult, ServiceError>> + Send;
 
     /// One Evaluate (no upstream call).
-    fn evaluate(&self, query: EvaluateQuery) -> Result<pb::VerificationResult, ServiceError>;
+    fn evaluate(
+        &self,
+        query: EvaluateQuery,
+    ) -> impl Future<Output = Result<pb::VerificationResult, ServiceError>> + Send;
 }
 
 /// Service settings.
@@ -232,8 +235,10 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         request: Request<pb::EvaluateVerificationResultRequest>,
     ) -> Result<Response<pb::VerificationResult>, Status> {
         let _slot = self.admit("evaluate")?;
-        let result =
-            validate::evaluate_query(request.get_ref()).and_then(|q| self.backend.evaluate(q));
+        let result = match validate::evaluate_query(request.get_ref()) {
+            Ok(query) => self.backend.evaluate(query).await,
+            Err(e) => Err(e),
+        };
         self.finish("evaluate", result).map(Response::new)
     }
 }

@@ -23,7 +23,9 @@ pub fn code_for(reason: ErrorReason) -> Code {
         ErrorReason::UpstreamRateLimited
         | ErrorReason::UpstreamQuotaExhausted
         | ErrorReason::Overloaded => Code::ResourceExhausted,
-        ErrorReason::UpstreamUnavailable | ErrorReason::ShuttingDown => Code::Unavailable,
+        ErrorReason::UpstreamUnavailable
+        | ErrorReason::ShuttingDown
+        | ErrorReason::AuditUnavailable => Code::Unavailable,
         ErrorReason::UpstreamTimeout => Code::DeadlineExceeded,
     }
 }
@@ -55,9 +57,9 @@ pub fn code_name(code: Code) -> &'static str {
 fn retry_delay(reason: ErrorReason) -> Option<Duration> {
     match reason {
         ErrorReason::Overloaded | ErrorReason::ShuttingDown => Some(Duration::from_millis(500)),
-        ErrorReason::UpstreamRateLimited | ErrorReason::UpstreamUnavailable => {
-            Some(Duration::from_secs(1))
-        }
+        ErrorReason::UpstreamRateLimited
+        | ErrorReason::UpstreamUnavailable
+        | ErrorReason::AuditUnavailable => Some(Duration::from_secs(1)),
         _ => None,
     }
 }
@@ -102,6 +104,7 @@ mod tests {
             (ErrorReason::UpstreamMalformedResponse, Code::Internal),
             (ErrorReason::Overloaded, Code::ResourceExhausted),
             (ErrorReason::ShuttingDown, Code::Unavailable),
+            (ErrorReason::AuditUnavailable, Code::Unavailable),
         ];
         assert_eq!(expected.len(), ErrorReason::ALL.len());
         for (reason, code) in expected {

@@ -100,8 +100,12 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// RPCs shed because the service was saturated, by method.
     pub shed: Family<MethodLabels, Counter>,
-    /// Audit records dropped because the audit sink stalled.
+    /// Audit records dropped because the audit sink stalled (`on_stall = "drop"`).
     pub audit_dropped: Counter,
+    /// Verdicts not returned because their audit record could not be queued in time.
+    pub audit_refused: Counter,
+    /// 1 while the audit sink is stalled.
+    pub audit_stalled: Gauge,
 }
 
 impl Default for Metrics {
@@ -169,6 +173,18 @@ impl Metrics {
             "Audit records dropped because the audit sink stalled",
             audit_dropped.clone(),
         );
+        let audit_refused = Counter::default();
+        registry.register(
+            "audit_refused",
+            "Verdicts not returned because their audit record could not be queued in time",
+            audit_refused.clone(),
+        );
+        let audit_stalled = Gauge::default();
+        registry.register(
+            "audit_stalled",
+            "1 while the audit sink is stalled (calls wait, then fail closed)",
+            audit_stalled.clone(),
+        );
         Self {
             registry,
             verdicts,
@@ -181,6 +197,17 @@ impl Metrics {
             in_flight,
             shed,
             audit_dropped,
+            audit_refused,
+            audit_stalled,
+        }
+    }
+
+    /// The audit sink's share of the metrics.
+    pub fn audit(&self) -> crate::audit::AuditMetrics {
+        crate::audit::AuditMetrics {
+            dropped: self.audit_dropped.clone(),
+            refused: self.audit_refused.clone(),
+            stalled: self.audit_stalled.clone(),
         }
     }
 
