@@ -75,16 +75,19 @@ EOF
 export CONTAINERS_CONF=$W/containers.conf
 
 # Everything started below is removed on exit, passing or failing.
-cleanup() {
+# A subshell: `set +e` must not leak into the script.
+cleanup() (
   set +e
   for f in play-test.yaml play.yaml; do [ -f "$W/$f" ] && podman kube down "$W/$f" >/dev/null 2>&1; done
   podman rm -f -t 0 zv-run zv-run-sim >/dev/null 2>&1
   podman secret rm zoloz-keys >/dev/null 2>&1
-  [ -n "${PROM_PID:-}" ] && kill "$PROM_PID" 2>/dev/null && wait "$PROM_PID" 2>/dev/null
+  if [ -n "${PROM_PID:-}" ] && kill "$PROM_PID" 2>/dev/null; then
+    for i in $(seq 20); do kill -0 "$PROM_PID" 2>/dev/null || break; sleep 0.5; done
+  fi
   # kube play makes a named volume of each ConfigMap, Secret and emptyDir volume of the pod.
   [ -f "$W/play-volumes.txt" ] && xargs -r podman volume rm -f <"$W/play-volumes.txt" >/dev/null 2>&1
-  return 0
-}
+  exit 0
+)
 trap cleanup EXIT
 cleanup
 
@@ -402,34 +405,33 @@ PROM_PID=$!
 for i in $(seq 30); do curl -fsS -m 2 "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null 2>&1 && break; sleep 1; done
 curl -fsS -m 2 "http://127.0.0.1:$PROM_PORT/-/ready" >/dev/null || fail "Prometheus is not ready: $(tail -5 prom/prometheus.log)"
 
-# About 30 s of calls: decided verdicts (cache hits on repeated ids), reasons, upstream errors
-# with retries, refused signatures, and bursts of slow calls above maxInFlight (4) that shed.
+# About 20 s of calls, one at a time: decided verdicts (cache hits on repeated ids), reasons,
+# upstream errors with retries, refused signatures. Then 8 s of bursts of slow calls above
+# maxInFlight (4), which shed.
 call() {
   grpcurl -plaintext -max-time 15 -d "{\"product\":\"$1\",\"transactionId\":\"$2\"${3:+,$3}}" \
     "127.0.0.1:$POD_GRPC" zoloz.verdict.v1.VerdictService/GetVerificationResult >/dev/null 2>&1 || true
 }
-load_end=$((SECONDS + 30))
-(
-  n=0
-  while [ $SECONDS -lt $load_end ]; do
-    n=$((n + 1))
-    call PRODUCT_CONNECT sim-connect-approve
-    call PRODUCT_FACE_COMPARE sim-face-compare-mismatch
-    call PRODUCT_ID_RECOGNITION "sim-id-recognition-tampered"
-    call PRODUCT_FACE_CAPTURE "load-$n"
-    call PRODUCT_FACE_COMPARE sim-face-compare-bad-signature
-    call PRODUCT_FACE_CAPTURE sim-face-capture-http-500
+load_end=$((SECONDS + 20))
+n=0
+while [ $SECONDS -lt $load_end ]; do
+  n=$((n + 1))
+  call PRODUCT_CONNECT sim-connect-approve
+  call PRODUCT_FACE_COMPARE sim-face-compare-mismatch
+  call PRODUCT_ID_RECOGNITION sim-id-recognition-tampered
+  call PRODUCT_FACE_CAPTURE "load-$n"
+  call PRODUCT_FACE_COMPARE sim-face-compare-bad-signature
+  call PRODUCT_FACE_CAPTURE sim-face-capture-http-500
+done
+load_end=$((SECONDS + 8))
+while [ $SECONDS -lt $load_end ]; do
+  burst=()
+  for i in $(seq 8); do
+    call PRODUCT_FACE_CAPTURE sim-face-capture-slow '"bypassCache":true' &
+    burst+=($!)
   done
-) &
-load_pid=$!
-(
-  while [ $SECONDS -lt $load_end ]; do
-    for i in $(seq 8); do call PRODUCT_FACE_CAPTURE sim-face-capture-slow '"bypassCache":true' & done
-    wait
-  done
-) &
-shed_pid=$!
-wait "$load_pid" "$shed_pid"
+  wait "${burst[@]}"
+done
 
 PROM_URL=http://127.0.0.1:$PROM_PORT
 venv/bin/python - "$PROM_URL" "$JOB" <<'EOF2'
