@@ -1,25 +1,26 @@
 #!/usr/bin/env python3
-"""Checks the Helm chart helm/zoloz-verdict with no cluster, no Docker and no helm binary.
+"""Checks what the helm CLI cannot about the Helm chart helm/zoloz-verdict, with no cluster.
 
-Run it from anywhere: `python3 ci/helm_check.py`. It creates (once) a virtualenv with the pinned
-tools of ci/helm-requirements.txt (helm-python-sdk, Helm's Go engine as a Python package, and
-kubernetes-validate), re-runs itself in it, then:
+Run it from anywhere: `python3 ci/helm_check.py --helm PATH` (ci/deploy.sh fetches the helm CLI
+and runs it, after `helm lint --strict`). It creates (once) a virtualenv with the pinned tools of
+ci/helm-requirements.txt (kubernetes-validate, jsonschema, PyYAML), re-runs itself in it, then:
 
   1. chart metadata: apiVersion v2, appVersion equal to Cargo.toml's version;
   2. values.yaml: every setting has a comment; values.schema.json is a valid draft-07 schema and
      strict (additionalProperties false on every object it describes);
-  3. `helm lint --strict` of the default values and of ci/helm-values-all-on.yaml: clean;
-  4. renders the chart with several value sets (defaults, everything on, TLS variants, AK/SK,
-     metrics off) and checks every manifest with kubernetes-validate --strict at the chart's
-     lowest Kubernetes version and the newest one known (ServiceMonitor against the vendored
-     ci/schemas/servicemonitor-monitoring-v1.json), then the chart's own promises: config.toml
+  3. renders the chart with `helm template` and several value sets (defaults, everything on, TLS
+     variants, AK/SK, metrics off) and checks every manifest with kubernetes-validate --strict at
+     the chart's lowest Kubernetes version and the newest one known (ServiceMonitor against the
+     vendored ci/schemas/servicemonitor-monitoring-v1.json; the PrometheusRule's rules are
+     promtool's, in ci/deploy.sh), then the chart's own promises: config.toml
      is valid TOML with the keys the service expects and only keys src/config.rs knows, every
      file it names is mounted from a Secret, ports and probes agree, the pod is non-root with a
      read-only root and no capabilities, terminationGracePeriodSeconds is above the drain, no
      rendered text holds key material, cross-object selectors match;
-  5. refusals: the schema or the templates refuse wrongly typed values, unknown keys, bad
-     durations, a grace period not above the drain, and other inconsistent values;
-  6. a config change changes the pods' checksum annotation (pods roll), other changes do not.
+  4. refusals: `helm template` refuses (the schema or the templates) wrongly typed values,
+     unknown keys, bad durations, a grace period not above the drain, and other inconsistent
+     values, each with the expected message;
+  5. a config change changes the pods' checksum annotation (pods roll), other changes do not.
 
 Exit status 0 when every check passes, 1 otherwise; each check is printed. Idempotent: the
 virtualenv is reused while the requirements file is unchanged (HELM_CHECK_VENV moves it).
@@ -27,6 +28,7 @@ virtualenv is reused while the requirements file is unchanged (HELM_CHECK_VENV m
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import os
@@ -34,11 +36,14 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tomllib
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
+HELM = "helm"  # the helm CLI (--helm)
+KUBE_VERSION: str | None = None  # the chart's lowest Kubernetes version, for --kube-version
 CHART = ROOT / "helm" / "zoloz-verdict"
 ALL_ON = ROOT / "ci" / "helm-values-all-on.yaml"
 REQUIREMENTS = ROOT / "ci" / "helm-requirements.txt"
@@ -223,8 +228,35 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def render(chart, values: dict | None, release: str = "zoloz-verdict", namespace: str = "verdict") -> Rendered:
-    return Rendered(chart.render(values or {}, name=release, namespace=namespace, is_install=True))
+class HelmError(Exception):
+    """`helm template` refused to render; the message is its standard error."""
+
+
+def helm_template(values: dict | None, release: str = "zoloz-verdict", namespace: str = "verdict",
+                  kube_version: str | None = None) -> dict[str, str]:
+    """The chart rendered by the helm CLI: template path -> its manifests' text."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as f:
+        json.dump(values or {}, f)
+        f.flush()
+        command = [HELM, "template", release, str(CHART), "--namespace", namespace, "-f", f.name]
+        if kube_version:
+            command += ["--kube-version", kube_version]
+        result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HelmError(result.stderr)
+    files: dict[str, str] = {}
+    current = None
+    for line in result.stdout.splitlines(keepends=True):
+        if line.startswith("# Source: "):
+            current = line.removeprefix("# Source: ").strip()
+            files[current] = files.get(current, "") + ("---\n" if current in files else "")
+        elif current is not None and line.strip() != "---":
+            files[current] += line
+    return files
+
+
+def render(values: dict | None, release: str = "zoloz-verdict", namespace: str = "verdict") -> Rendered:
+    return Rendered(helm_template(values, release, namespace, KUBE_VERSION))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -252,6 +284,9 @@ def validate_manifests(report: Report, label: str, rendered: Rendered, versions:
     monitor_schema = json.loads(SERVICEMONITOR_SCHEMA.read_text())
     for template, doc in rendered.docs:
         what = f"{label}: {doc['kind']}/{doc['metadata']['name']} ({template.split('/templates/')[-1]})"
+        if doc["kind"] == "PrometheusRule":
+            report.note(f"{what}: its rules are checked and tested by promtool (ci/deploy.sh)")
+            continue
         if doc["apiVersion"].startswith("monitoring.coreos.com/"):
             errors = [e.message for e in jsonschema.Draft202012Validator(monitor_schema).iter_errors(doc)]
             report.check(not errors, f"{what}: valid against the vendored ServiceMonitor schema "
@@ -282,7 +317,8 @@ def check_rendering(report: Report, label: str, rendered: Rendered, values: dict
     report.check(not rendered.kinds("Secret"), f"{label}: the chart renders no Secret")
 
     deployment = rendered.one("Deployment")
-    configmap = rendered.one("ConfigMap")
+    configmaps = [c for c in rendered.kinds("ConfigMap") if "config.toml" in c.get("data", {})]
+    configmap = configmaps[0] if len(configmaps) == 1 else None
     service = rendered.one("Service")
     if not report.check(bool(deployment and configmap and service),
                         f"{label}: one Deployment, one ConfigMap, one Service"):
@@ -524,6 +560,30 @@ def check_rendering(report: Report, label: str, rendered: Rendered, values: dict
         report.check(monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
                      and all(e["port"] in service_ports for e in monitor["spec"]["endpoints"]),
                      f"{label}: the ServiceMonitor scrapes the Service's metrics port")
+    rule = rendered.one("PrometheusRule")
+    report.check((rule is not None) == values["prometheusRule"]["enabled"],
+                 f"{label}: PrometheusRule iff prometheusRule.enabled")
+    if rule:
+        exprs = " ".join(r["expr"] for g in rule["spec"]["groups"] for r in g["rules"])
+        wanted = values["prometheusRule"]["selector"] or \
+            f'job="{service["metadata"]["name"]}", namespace="{values["_namespace"]}"'
+        selections = re.findall(r"zoloz_verdict_\w+\{([^}]*)\}", exprs)
+        report.check(bool(selections) and all(sel.startswith(wanted) for sel in selections),
+                     f"{label}: every rule selects the release's series ({wanted})", str(selections))
+    boards = [c for c in rendered.kinds("ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
+    report.check(bool(boards) == values["grafanaDashboard"]["enabled"],
+                 f"{label}: the dashboard ConfigMap iff grafanaDashboard.enabled")
+    for board in boards:
+        report.check(values["grafanaDashboard"]["labels"].items() <= board["metadata"]["labels"].items(),
+                     f"{label}: the dashboard ConfigMap carries the sidecar's labels "
+                     f"{values['grafanaDashboard']['labels']}")
+        try:
+            dashboard = json.loads(next(iter(board["data"].values())))
+            exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+            report.check(bool(exprs) and all("zoloz_verdict_" in e for e in exprs),
+                         f"{label}: the dashboard is JSON with {len(exprs)} panel queries on zoloz_verdict_ metrics")
+        except (ValueError, KeyError, StopIteration) as e:
+            report.check(False, f"{label}: the dashboard ConfigMap holds the dashboard JSON", str(e))
     if values["otel"]["enabled"]:
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         report.check(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") == values["otel"]["endpoint"]
@@ -616,14 +676,17 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 def main() -> int:
     started = time.monotonic()
-    import helm_python as helm
+    global HELM, KUBE_VERSION
+    parser = argparse.ArgumentParser(description="Checks the chart's renderings and refusals.")
+    parser.add_argument("--helm", default=shutil.which("helm") or "helm", help="the helm CLI")
+    HELM = parser.parse_args().helm
     import jsonschema
     import kubernetes_validate
-    import yaml
 
     report = Report()
-    print(f"helm-python-sdk {helm.helm_c_version()} (Helm SDK {helm.helm_sdk_version()}), "
-          f"kubernetes-validate {kubernetes_validate.__version__}, Python {sys.version.split()[0]}")
+    version = subprocess.run([HELM, "version", "--short"], capture_output=True, text=True, check=True)
+    print(f"helm {version.stdout.strip()} ({HELM}), kubernetes-validate {kubernetes_validate.__version__}, "
+          f"Python {sys.version.split()[0]}")
 
     # 1. Metadata.
     report.section("chart metadata")
@@ -636,6 +699,7 @@ def main() -> int:
     report.check(floor is not None, f"Chart.yaml: kubeVersion {chart_yaml.get('kubeVersion')} has a floor")
     versions = [floor.group(1) + ".0" if floor else "1.30.0", kubernetes_validate.latest_version()]
     report.note(f"manifests are validated for Kubernetes {' and '.join(versions)}")
+    KUBE_VERSION = versions[0]
 
     # 2. Values and schema.
     report.section("values.yaml and values.schema.json")
@@ -652,22 +716,8 @@ def main() -> int:
                  ", ".join(loose))
     defaults = load_yaml(CHART / "values.yaml")
     all_on = load_yaml(ALL_ON)
-    for name, values in (("values.yaml", defaults), (ALL_ON.name, deep_merge(defaults, all_on))):
-        errors = [f"{'/'.join(map(str, e.path))}: {e.message}"
-                  for e in jsonschema.Draft7Validator(schema).iter_errors(values)]
-        report.check(not errors, f"values.schema.json accepts {name}", "; ".join(errors[:5]))
 
-    # 3. Lint.
-    report.section("helm lint --strict")
-    for name, values in (("default values", None), (ALL_ON.name, all_on)):
-        result = helm.lint(str(CHART), values, strict=True, namespace="verdict", kube_version="v" + versions[0])
-        findings = [m for m in result["messages"] if m["severity"] >= 2] + [{"error": e} for e in result["errors"]]
-        report.check(not findings, f"lint --strict with {name}: no warnings or errors",
-                     "; ".join(str(f["error"]).strip() for f in findings))
-        for info in (m for m in result["messages"] if m["severity"] < 2):
-            report.note(f"lint info ({name}): {info['path']}: {info['error']}")
-
-    # 4. Renderings.
+    # 3. Renderings (`helm template` also applies values.schema.json to each value set).
     scenarios = [
         ("defaults", {}, "zoloz-verdict", "verdict"),
         ("all-on", all_on, "zoloz-verdict", "verdict"),
@@ -686,94 +736,101 @@ def main() -> int:
     ]
     report.section("the keys the service accepts")
     fields = service_config_fields(report)
-    with helm.Chart.load(str(CHART)) as chart:
-        for label, values, release, namespace in scenarios:
-            report.section(f"render: {label} (release {release}, namespace {namespace})")
-            try:
-                rendered = render(chart, values, release, namespace)
-            except helm.HelmError as e:
-                report.check(False, f"{label}: renders", str(e))
-                continue
-            report.check(True, f"{label}: renders ({len(rendered.docs)} manifests)")
-            merged = deep_merge(defaults, values)
-            merged["_namespace"] = namespace
-            validate_manifests(report, label, rendered, versions)
-            check_rendering(report, label, rendered, merged, fields)
+    for label, values, release, namespace in scenarios:
+        report.section(f"render: {label} (release {release}, namespace {namespace})")
+        try:
+            rendered = render(values, release, namespace)
+        except HelmError as e:
+            report.check(False, f"{label}: renders", str(e))
+            continue
+        report.check(True, f"{label}: renders ({len(rendered.docs)} manifests)")
+        merged = deep_merge(defaults, values)
+        merged["_namespace"] = namespace
+        validate_manifests(report, label, rendered, versions)
+        check_rendering(report, label, rendered, merged, fields)
 
-        # The key-material scan must not be vacuous.
-        report.section("self-test of the key-material scan")
-        planted = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC" + "A" * 150 + "\n"
-        report.check(key_material(planted) is not None, "a planted PEM private key is found")
-        report.check(key_material("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 4) is not None,
-                     "a planted bare Base64 DER key is found")
+    # The key-material scan must not be vacuous.
+    report.section("self-test of the key-material scan")
+    planted = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC" + "A" * 150 + "\n"
+    report.check(key_material(planted) is not None, "a planted PEM private key is found")
+    report.check(key_material("MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 4) is not None,
+                 "a planted bare Base64 DER key is found")
 
-        # 5. Refusals.
-        report.section("refusals (schema and template checks)")
-        tenant = {"name": "acme", "clientId": "2089012345678900", "region": "sg", "existingSecret": "k"}
-        refusals = [
-            ("a wrongly typed value (replicaCount: \"two\")", {"replicaCount": "two"}, "/replicaCount"),
-            ("an unknown top-level key", {"replicas": 3}, "additional properties 'replicas'"),
-            ("an unknown nested key (config.server.lisen)", {"config": {"server": {"lisen": "x"}}},
-             "additional properties 'lisen'"),
-            ("a bad duration (shutdownGrace: 20sec)", {"config": {"server": {"shutdownGrace": "20sec"}}},
-             "/config/server/shutdownGrace"),
-            ("a duration without a unit (cache.ttl: \"60\")", {"config": {"cache": {"ttl": "60"}}}, "/config/cache/ttl"),
-            ("a zero deadline (upstream.defaultDeadline: 0s)", {"config": {"upstream": {"defaultDeadline": "0s"}}},
-             "/config/upstream/defaultDeadline"),
-            ("a port out of range (service.grpcPort: 70000)", {"service": {"grpcPort": 70000}}, "/service/grpcPort"),
-            ("an unknown region", {"tenants": [{**tenant, "region": "eu"}]}, "/tenants/0/region"),
-            ("an unknown auth mode", {"tenants": [{**tenant, "auth": "hmac"}]}, "/tenants/0/auth"),
-            ("an unknown log format", {"config": {"telemetry": {"logFormat": "xml"}}}, "/config/telemetry/logFormat"),
-            ("an unknown effect", {"policies": {"p": {"effects": {"DEVICE_RISK_LOW": "block"}}}}, "/policies/p/effects"),
-            ("a policy named default", {"policies": {"default": {}}}, "invalid propertyName 'default'"),
-            ("a score above 100", {"policies": {"p": {"faceMatchMinScore": 101}}}, "/policies/p/faceMatchMinScore"),
-            ("a score on a 0 to 1 scale (faceQualityMinScore: 0.8)",
-             {"policies": {"p": {"faceQualityMinScore": 0.8}}}, "/policies/p/faceQualityMinScore"),
-            ("a tenant name that is no DNS label", {"tenants": [{**tenant, "name": "Acme_1"}]}, "/tenants/0/name"),
-            ("a tenant without existingSecret",
-             {"tenants": [{k: v for k, v in tenant.items() if k != "existingSecret"}]}, "existingSecret"),
-            ("an unknown key in a tenant", {"tenants": [{**tenant, "privateKey": "x"}]}, "additional properties 'privateKey'"),
-            ("terminationGracePeriodSeconds not above shutdownGrace + preStop sleep",
-             {"terminationGracePeriodSeconds": 25, "config": {"server": {"shutdownGrace": "20s"}}},
-             "terminationGracePeriodSeconds (25) must be above"),
-            ("terminationGracePeriodSeconds equal to a 1m shutdownGrace",
-             {"terminationGracePeriodSeconds": 60, "lifecycle": {"preStopSleepSeconds": 0},
-              "config": {"server": {"shutdownGrace": "1m"}}}, "must be above"),
-            ("tls.enabled without tls.existingSecret", {"tls": {"enabled": True}}, "tls.existingSecret is required"),
-            ("mTLS without TLS", {"tls": {"clientCaSecret": "ca"}}, "need tls.enabled"),
-            ("region and baseUrl together",
-             {"tenants": [{**tenant, "baseUrl": "https://sg-production-api.zoloz.com"}]}, "not both"),
-            ("aksk without accessKey",
-             {"tenants": [{**tenant, "auth": "aksk", "secretKeys": {"secretKey": "sk"}}]}, "accessKey is required"),
-            ("encrypt with aksk",
-             {"tenants": [{**tenant, "auth": "aksk", "accessKey": "a", "encrypt": True,
-                           "secretKeys": {"secretKey": "sk"}}]}, "needs auth rsa"),
-            ("two tenants with one name", {"tenants": [tenant, tenant]}, "used twice"),
-            ("config.defaultTenant naming no tenant", {"config": {"defaultTenant": "nobody"}}, "names no tenant"),
-            ("a default policy naming no policy", {"config": {"defaultPolicy": "strict"}}, "names no policy"),
-            ("serviceMonitor without metrics",
-             {"serviceMonitor": {"enabled": True}, "metrics": {"enabled": False}}, "needs metrics.enabled"),
-        ]
-        for what, values, expected in refusals:
-            try:
-                chart.render(values, name="zoloz-verdict", namespace="verdict")
-                report.check(False, f"refuses {what}", "it rendered")
-            except helm.HelmError as e:
-                message = str(e)
-                report.check(expected in message, f"refuses {what}",
-                             f"refused, but the message lacks {expected!r}: {message.strip()[:300]}")
+    # 4. Refusals.
+    report.section("refusals (schema and template checks)")
+    tenant = {"name": "acme", "clientId": "2089012345678900", "region": "sg", "existingSecret": "k"}
+    refusals = [
+        ("a wrongly typed value (replicaCount: \"two\")", {"replicaCount": "two"}, "/replicaCount"),
+        ("an unknown top-level key", {"replicas": 3}, "additional properties 'replicas'"),
+        ("an unknown nested key (config.server.lisen)", {"config": {"server": {"lisen": "x"}}},
+         "additional properties 'lisen'"),
+        ("a bad duration (shutdownGrace: 20sec)", {"config": {"server": {"shutdownGrace": "20sec"}}},
+         "/config/server/shutdownGrace"),
+        ("a duration without a unit (cache.ttl: \"60\")", {"config": {"cache": {"ttl": "60"}}}, "/config/cache/ttl"),
+        ("a zero deadline (upstream.defaultDeadline: 0s)", {"config": {"upstream": {"defaultDeadline": "0s"}}},
+         "/config/upstream/defaultDeadline"),
+        ("a port out of range (service.grpcPort: 70000)", {"service": {"grpcPort": 70000}}, "/service/grpcPort"),
+        ("an unknown region", {"tenants": [{**tenant, "region": "eu"}]}, "/tenants/0/region"),
+        ("an unknown auth mode", {"tenants": [{**tenant, "auth": "hmac"}]}, "/tenants/0/auth"),
+        ("an unknown log format", {"config": {"telemetry": {"logFormat": "xml"}}}, "/config/telemetry/logFormat"),
+        ("an unknown effect", {"policies": {"p": {"effects": {"DEVICE_RISK_LOW": "block"}}}}, "/policies/p/effects"),
+        ("a policy named default", {"policies": {"default": {}}}, "invalid propertyName 'default'"),
+        ("a score above 100", {"policies": {"p": {"faceMatchMinScore": 101}}}, "/policies/p/faceMatchMinScore"),
+        ("a score on a 0 to 1 scale (faceQualityMinScore: 0.8)",
+         {"policies": {"p": {"faceQualityMinScore": 0.8}}}, "/policies/p/faceQualityMinScore"),
+        ("a tenant name that is no DNS label", {"tenants": [{**tenant, "name": "Acme_1"}]}, "/tenants/0/name"),
+        ("a tenant without existingSecret",
+         {"tenants": [{k: v for k, v in tenant.items() if k != "existingSecret"}]}, "existingSecret"),
+        ("an unknown key in a tenant", {"tenants": [{**tenant, "privateKey": "x"}]}, "additional properties 'privateKey'"),
+        ("terminationGracePeriodSeconds not above shutdownGrace + preStop sleep",
+         {"terminationGracePeriodSeconds": 25, "config": {"server": {"shutdownGrace": "20s"}}},
+         "terminationGracePeriodSeconds (25) must be above"),
+        ("terminationGracePeriodSeconds equal to a 1m shutdownGrace",
+         {"terminationGracePeriodSeconds": 60, "lifecycle": {"preStopSleepSeconds": 0},
+          "config": {"server": {"shutdownGrace": "1m"}}}, "must be above"),
+        ("tls.enabled without tls.existingSecret", {"tls": {"enabled": True}}, "tls.existingSecret is required"),
+        ("mTLS without TLS", {"tls": {"clientCaSecret": "ca"}}, "need tls.enabled"),
+        ("region and baseUrl together",
+         {"tenants": [{**tenant, "baseUrl": "https://sg-production-api.zoloz.com"}]}, "not both"),
+        ("aksk without accessKey",
+         {"tenants": [{**tenant, "auth": "aksk", "secretKeys": {"secretKey": "sk"}}]}, "accessKey is required"),
+        ("encrypt with aksk",
+         {"tenants": [{**tenant, "auth": "aksk", "accessKey": "a", "encrypt": True,
+                       "secretKeys": {"secretKey": "sk"}}]}, "needs auth rsa"),
+        ("two tenants with one name", {"tenants": [tenant, tenant]}, "used twice"),
+        ("config.defaultTenant naming no tenant", {"config": {"defaultTenant": "nobody"}}, "names no tenant"),
+        ("a default policy naming no policy", {"config": {"defaultPolicy": "strict"}}, "names no policy"),
+        ("prometheusRule without metrics",
+         {"prometheusRule": {"enabled": True}, "metrics": {"enabled": False}}, "needs metrics.enabled"),
+        ("a failure ratio above 1 (prometheusRule.upstreamFailureRatio: 5)",
+         {"prometheusRule": {"enabled": True, "upstreamFailureRatio": 5}}, "/prometheusRule/upstreamFailureRatio"),
+        ("a rule selector that is no label matcher list",
+         {"prometheusRule": {"enabled": True, "selector": "up == 0"}}, "/prometheusRule/selector"),
+        ("an unknown key in grafanaDashboard", {"grafanaDashboard": {"enabled": True, "folder": "x"}},
+         "additional properties 'folder'"),
+        ("serviceMonitor without metrics",
+         {"serviceMonitor": {"enabled": True}, "metrics": {"enabled": False}}, "needs metrics.enabled"),
+    ]
+    for what, values, expected in refusals:
+        try:
+            helm_template(values)
+            report.check(False, f"refuses {what}", "it rendered")
+        except HelmError as e:
+            message = str(e)
+            report.check(expected in message, f"refuses {what}",
+                         f"refused, but the message lacks {expected!r}: {message.strip()[:300]}")
 
-        # 6. Config changes roll the pods; other changes do not.
-        report.section("config checksum")
+    # 5. Config changes roll the pods; other changes do not.
+    report.section("config checksum")
 
-        def checksum(values: dict) -> str:
-            deployment = render(chart, values).one("Deployment")
-            return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+    def checksum(values: dict) -> str:
+        deployment = render(values).one("Deployment")
+        return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
-        base = checksum({})
-        report.check(checksum({"config": {"cache": {"ttl": "2h"}}}) != base,
-                     "a config change (cache.ttl) changes checksum/config: the pods roll")
-        report.check(checksum({"replicaCount": 5}) == base, "a non-config change (replicaCount) keeps checksum/config")
+    base = checksum({})
+    report.check(checksum({"config": {"cache": {"ttl": "2h"}}}) != base,
+                 "a config change (cache.ttl) changes checksum/config: the pods roll")
+    report.check(checksum({"replicaCount": 5}) == base, "a non-config change (replicaCount) keeps checksum/config")
 
     elapsed = time.monotonic() - started
     print(f"\n=== {report.passed} checks passed, {len(report.failures)} failed ({elapsed:.1f}s)")

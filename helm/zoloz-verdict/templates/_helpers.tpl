@@ -231,6 +231,9 @@ value. Included by the ConfigMap and the Deployment.
 {{- if and .Values.serviceMonitor.enabled (not .Values.metrics.enabled) }}
 {{- fail "serviceMonitor.enabled needs metrics.enabled" }}
 {{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.metrics.enabled) }}
+{{- fail "prometheusRule.enabled needs metrics.enabled" }}
+{{- end }}
 {{- if eq .Values.service.grpcPort .Values.service.metricsPort }}
 {{- fail "service.grpcPort and service.metricsPort must differ" }}
 {{- end }}
