@@ -451,7 +451,7 @@ if not up:
 rules = [r for g in api('rules')['groups'] for r in g['rules']]
 bad = [(r['name'], r.get('lastError')) for r in rules if r['health'] != 'ok']
 print(f"  rules: {len(rules)} loaded, health {'ok' if not bad else bad}")
-if len(rules) != 5 or bad:
+if len(rules) != 6 or bad:
     failed.append(f"rules: {len(rules)} loaded, unhealthy: {bad}")
 alerts = {(a['labels']['alertname'], a['state']) for a in api('alerts')['alerts']}
 print(f"  alerts after the load: {sorted(alerts)}")
