@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Images can be megabytes: share the buffer instead of copying it into a Vec.
         .bytes(".zoloz.verdict.v1.Image.content")
         .bytes(".zoloz.verdict.v1.EvaluateVerificationResultRequest.response_body")
-        // Image bytes and response bodies never reach Debug output; see src/grpc/redact.rs.
+        // Image bytes and response bodies never reach Debug output; src/pb.rs writes theirs.
         .skip_debug([
             ".zoloz.verdict.v1.Image",
             ".zoloz.verdict.v1.EvaluateVerificationResultRequest",

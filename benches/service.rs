@@ -1854,7 +1854,7 @@ fn report(mut figures: Figures) {
         (
             "idle_halt_poll_us",
             "us",
-            "how long at most an idle vCPU polls before it halts (Linux cpuidle haltpoll, in a VM; the window adapts up to this); 0: it halts at once, so waking it goes through the hypervisor (BENCHMARKS.md, seventh session)",
+            "how long at most an idle vCPU polls before it halts (Linux cpuidle haltpoll, in a VM; the window adapts up to this); 0: it halts at once, so waking it goes through the hypervisor (BENCHMARKS.md, the latency gap)",
         ),
         ("phase_s", "s", "length of each throughput phase"),
     ];

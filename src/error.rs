@@ -1,4 +1,4 @@
-//! The service's error catalogue (DESIGN.md section 5): every way a request can end without a
+//! The service's error catalogue (docs/design.md, Errors): every way a request can end without a
 //! verdict, as one enum of stable reasons. `grpc::status` turns these into `tonic::Status`
 //! with `google.rpc.ErrorInfo` in one place; the CLI prints the same reasons.
 

@@ -9,14 +9,17 @@
 //! | module | knows | does |
 //! | --- | --- | --- |
 //! | [`domain`] | nothing else | the verdict engine: facts in, verdict out; policies; pure |
-//! | [`zoloz`] | `domain`, `error` | keys, signing, `RSA_AES`, AK/SK, transport, product wire formats |
+//! | [`zoloz`] | `domain`, `error`, `telemetry` | keys, signing, `RSA_AES`, AK/SK, transport, retries, product formats |
 //! | [`error`] | `domain` | the error catalogue (`ErrorInfo` reasons) |
-//! | [`config`] | `domain` | the configuration file (TOML): policies |
+//! | [`config`] | `domain`, `zoloz` | the configuration file (TOML) |
 //! | [`pb`] | – | the generated API types and proto3 JSON printing |
-//! | [`grpc`] | `domain`, `error`, `pb` | conversion to API types, the one error-to-status mapping |
-//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `explain`, …) |
-//! | [`simulator`] | `domain`, `zoloz` | a ZOLOZ stand-in speaking the real protocol, with scenarios |
-//! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `simulator`, …) |
+//! | [`grpc`] | `config`, `domain`, `error`, `pb`, `telemetry` | server, validation, conversion, the one error-to-status mapping |
+//! | [`source`] | – | the bounded TTL cache and single-flight |
+//! | [`audit`] | `domain`, `zoloz` | one audit record per verdict |
+//! | [`telemetry`] | `audit`, `pb`, `zoloz` | logs, traces, Prometheus metrics |
+//! | [`app`] | all but `cli`, `simulator` | the composition root: wires the parts above |
+//! | [`simulator`] | `domain`, `error`, `pb`, `zoloz` | a ZOLOZ stand-in speaking the real protocol |
+//! | [`cli`] | everything | the command line (`serve`, `sign`, `explain`, …) |
 //!
 //! `domain` imports nothing from `zoloz`, `grpc` or `cli`.
 //!

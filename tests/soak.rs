@@ -3,8 +3,8 @@
 //!
 //! The release service runs as a separate process (the `zoloz-verdict` binary cargo built for
 //! this test: a real SIGTERM, a real RSS); the simulator runs in this process, so that its
-//! request count is read directly. 64 callers, each with one call at a time, run sessions for
-//! 60 s: about 80% of sessions are ordinary scenarios (most with a fresh transaction id, so they
+//! request count is read directly. 64 callers, each with one call at a time, run transactions for
+//! 60 s: about 80% of them are ordinary scenarios (most with a fresh transaction id, so they
 //! reach the simulator; some with the scenario's fixed id, so they are cache hits), about 20%
 //! are faults (slow, HTTP 500, truncated, bad signature, unsigned, stale, SYSTEM_ERROR, the
 //! `*-then-approve` retries, and PROCESSING for two polls then the final answer). Every answer
@@ -70,7 +70,7 @@ const CACHE_ENTRIES: usize = 20_000;
 /// Upstream calls per caller call at most (retries included).
 const MAX_UPSTREAM_PER_CALL: f64 = 1.25;
 
-/// The fault sessions and their weights (percent of sessions).
+/// The fault scenarios and their weights (percent of transactions).
 const FAULTS: [(&str, f64); 11] = [
     ("slow", 2.0),
     ("http-500", 3.0),
@@ -84,7 +84,7 @@ const FAULTS: [(&str, f64); 11] = [
     ("pending-then-approve", 1.5),
     ("pending-then-reject", 1.5),
 ];
-/// Percent of sessions that use a scenario's fixed transaction id (cache hits after the first).
+/// Percent of transactions that reuse a scenario's fixed id (cache hits after the first).
 const REPEAT: f64 = 20.0;
 
 /// Scenarios whose answer is not signed by ZOLOZ: no verdict may ever come from them.
@@ -335,12 +335,12 @@ async fn caller(
     let mut rng = StdRng::seed_from_u64(0x5eed_0000 + index as u64);
     let mut tally = Tally::default();
     let mut seq = 0u64;
-    'sessions: loop {
+    'transactions: loop {
         seq += 1;
         let session = plan(&mut rng, &ordinary, index, seq);
         for poll in 1..=session.polls {
             if Instant::now() >= hard_stop {
-                break 'sessions;
+                break 'transactions;
             }
             let expected = if poll < session.scenario.final_poll()
                 && session.scenario.name.starts_with("pending-then-")
@@ -358,21 +358,21 @@ async fn caller(
                 if after_sigterm {
                     // Sent after SIGTERM and refused: the caller would retry on another replica.
                     tally.refused_after_sigterm += 1;
-                    break 'sessions;
+                    break 'transactions;
                 }
                 if session.scenario.name == "slow" && message.contains("Timeout expired") {
                     // The service answers `slow` with DEADLINE_EXCEEDED a little before the
                     // caller's deadline; on a saturated machine that answer can arrive after
                     // it, and the caller's own timer ends the call. Same outcome: no verdict.
                     tally.caller_timeouts += 1;
-                    continue 'sessions;
+                    continue 'transactions;
                 }
                 tally.lost += 1;
                 tally.samples.push(format!(
                     "LOST {} poll {poll}: {message}",
                     session.transaction_id
                 ));
-                continue 'sessions;
+                continue 'transactions;
             }
             tally.answered += 1;
             if after_sigterm {
@@ -411,7 +411,7 @@ async fn caller(
                 reference.map_or("-", String::as_str),
                 summary(&outcome)
             ));
-            continue 'sessions;
+            continue 'transactions;
         }
     }
     tally

@@ -47,7 +47,7 @@ fn policy(strict: bool) -> &'static Policy {
 /// strict policy (bit 3) and the Face Capture API the caller names (bits 4-5: none, v1, v1a,
 /// none); the rest is the body.
 ///
-/// Fail safe (DESIGN.md section 3): APPROVED never comes with a REVIEW, REJECT, PENDING or
+/// Fail safe (docs/design.md, Fail safe): APPROVED never comes with a REVIEW, REJECT, PENDING or
 /// EXPIRED reason, REJECTED always has a REJECT reason, and a Face Capture body named as the
 /// v1a API's is never APPROVED without `faceCaptureResult`.
 pub fn response(data: &[u8]) {

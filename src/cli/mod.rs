@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md section 6): one binary, one subcommand per job. Each command
+//! The command line (docs/design.md): one binary, one subcommand per job. Each command
 //! lives in its own file and returns an [`ExitCode`]; `main` only parses and runs.
 
 use std::path::PathBuf;

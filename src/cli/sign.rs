@@ -41,7 +41,7 @@ pub struct SignArgs {
     pub body_file: Option<PathBuf>,
 }
 
-/// A `--request-time` ZOLOZ accepts: exactly `yyyy-MM-ddTHH:mm:ss±HHMM` (PROTOCOL.md section 2),
+/// A `--request-time` ZOLOZ accepts: exactly `yyyy-MM-ddTHH:mm:ss±HHMM` (docs/protocol.md),
 /// since the signature covers the header byte for byte and ZOLOZ refuses any other form.
 fn parse_request_time(text: &str) -> Result<String, String> {
     let canonical = signing::parse_wire_time(text).map(signing::format_wire_time);
@@ -56,7 +56,7 @@ fn parse_request_time(text: &str) -> Result<String, String> {
 }
 
 /// A `--path` ZOLOZ signs: the URI path only, `/api/…`, with no host, query or `//`
-/// (PROTOCOL.md sections 1 and 2).
+/// (docs/protocol.md, Transport).
 fn parse_path(text: &str) -> Result<String, String> {
     let problem = if text.contains("://") {
         "the path is the URI path only, without the scheme and host, \

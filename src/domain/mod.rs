@@ -2,7 +2,7 @@
 //!
 //! Input: the facts one product's checkresult response carries, already parsed (by
 //! `zoloz::products`); output: a [`Verdict`]. Policy is a parameter. The decision table of
-//! DESIGN.md section 3 lives here and only here: the reason catalogue in [`reason`], the
+//! docs/design.md describes lives here and only here: the reason catalogue in [`reason`], the
 //! shared rules and the fail-safe in [`verdict`], the per-product rows in `rules`.
 
 pub mod facts;

@@ -1,5 +1,5 @@
 //! Named policies: the decision table's thresholds and per-reason effects, validated once when
-//! they are made. The built-in `default` policy is the table of DESIGN.md section 3 with both
+//! they are made. The built-in `default` policy is the decision table (docs/design.md) with both
 //! thresholds off. Every verdict names its policy and the policy's version: a hash of what the
 //! policy decides (thresholds and every reason's effective effect), so the same content always
 //! gives the same version whatever its key order, formatting or name.
@@ -56,7 +56,7 @@ impl Policy {
     /// The name of the built-in policy.
     pub const DEFAULT_NAME: &'static str = "default";
 
-    /// The built-in policy: the decision table as DESIGN.md section 3 writes it, thresholds off.
+    /// The built-in policy: the decision table as the catalogue writes it, thresholds off.
     pub fn default_table() -> Policy {
         Policy::build(Self::DEFAULT_NAME.to_string(), None, None, BTreeMap::new())
     }
@@ -174,7 +174,7 @@ impl Policy {
     /// The reasons this policy lets through to APPROVED although the decision table rejects
     /// them for good: a non-retryable REJECT reason (a liveness attack, a deepfake, a tampered
     /// or false document, another person's face, high device risk, attempts exhausted) set to
-    /// `info`. The contract allows it (DESIGN.md section 3); the service warns about each one
+    /// `info`. Policies may (docs/design.md, Policies); the service warns about each one
     /// when it starts.
     pub fn final_rejections_set_to_info(&self) -> impl Iterator<Item = ReasonCode> + '_ {
         self.overrides.iter().filter_map(|(code, effect)| {
@@ -463,7 +463,7 @@ mod tests {
                     .is_ok_and(|p| p.final_rejections_set_to_info().any(|c| c == *code))
             })
             .collect();
-        // DESIGN.md section 3: the REJECT rows whose retryable column says no.
+        // The decision table's REJECT rows whose retryable column says no.
         use ReasonCode::*;
         assert_eq!(
             every_one_at_info,

@@ -1,4 +1,4 @@
-//! The reason catalogue of DESIGN.md section 3: every [`ReasonCode`] with the products it applies
+//! The reason catalogue (docs/design.md): every [`ReasonCode`] with the products it applies
 //! to, the upstream signal it stands for, its default [`Effect`] and whether a new attempt may
 //! clear it. The README's decision table is generated from [`CATALOGUE`] (and a test checks that
 //! they agree).
@@ -184,7 +184,7 @@ pub enum ReasonCode {
 pub struct CatalogueEntry {
     /// The reason.
     pub code: ReasonCode,
-    /// Its stable name, as in DESIGN.md, the proto (after `REASON_CODE_`) and policy files.
+    /// Its stable name, as in the README, the proto (after `REASON_CODE_`) and policy files.
     pub name: &'static str,
     /// The products that report it (`all` or a list).
     pub products: &'static str,
@@ -214,7 +214,7 @@ const YES: Option<bool> = Some(true);
 const NO: Option<bool> = Some(false);
 const NA: Option<bool> = None;
 
-/// The decision table of DESIGN.md section 3, one row per reason code, in proto order.
+/// The decision table (docs/design.md), one row per reason code, in proto order.
 pub const CATALOGUE: [CatalogueEntry; 31] = [
     entry!(
         InProgress,

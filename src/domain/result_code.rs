@@ -3,8 +3,8 @@
 //! for codes it does not know, which become `UNRECOGNIZED_UPSTREAM_VALUE`). The transport uses
 //! the same classification to decide what to retry.
 
-/// Why an upstream answer is a failure rather than a business outcome (PROTOCOL.md section 5,
-/// DESIGN.md section 5).
+/// Why an upstream answer is a failure rather than a business outcome (docs/protocol.md,
+/// Result codes; docs/design.md, Errors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UpstreamFailure {
     /// The request was wrong: `INVALID_ARGUMENT`, `PARAM_MISSING`, `PARAM_ILLEGAL`.

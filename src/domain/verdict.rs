@@ -1,5 +1,5 @@
 //! The verdict and [`evaluate`]: facts and a policy in, one decision out, following the decision
-//! table of DESIGN.md section 3. The per-product readings live in [`super::rules`]; this file
+//! table (docs/design.md). The per-product readings live in [`super::rules`]; this file
 //! holds what all products share: the result code, the product state, the fail-safe rule and
 //! the decision itself.
 
@@ -162,7 +162,7 @@ pub fn evaluate(facts: &Facts, policy: &Policy) -> Result<Verdict, UpstreamFailu
     })
 }
 
-/// What each product counts as positive evidence (DESIGN.md section 3).
+/// What each product counts as positive evidence (docs/design.md, Fail safe).
 pub fn evidence_rule(product: Product) -> &'static str {
     match product {
         Product::FaceCapture => {
@@ -431,7 +431,7 @@ pub(crate) fn read_state(
 /// What a product reading found besides reasons.
 #[derive(Debug)]
 pub(crate) struct Reading {
-    /// Whether the product's positive evidence is present (DESIGN.md section 3).
+    /// Whether the product's positive evidence is present (docs/design.md, Fail safe).
     pub evidence: bool,
     /// Where the evidence would be, for the fail-safe reason.
     pub evidence_field: &'static str,

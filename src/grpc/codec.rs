@@ -3,7 +3,7 @@
 //! tonic-prost answers every decode failure with `INTERNAL` and no details. A request that does
 //! not decode (a string field that is not UTF-8, a truncated varint, a wrong wire type) is the
 //! caller's bad input: it gets `INVALID_ARGUMENT` with `ErrorInfo` `INVALID_REQUEST` and a
-//! `BadRequest` naming the field, like every other bad request (DESIGN.md section 5). An answer
+//! `BadRequest` naming the field, like every other bad request (docs/design.md, Errors). An answer
 //! that does not decode, in the generated client, is still `INTERNAL`: the caller's side did
 //! nothing wrong. Which one a message is, [`Decoded`] says per type.
 

@@ -30,8 +30,8 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
 /// When the server accepted a request, stamped on it by [`stamp_received`] before it waits
 /// for a worker to run its handler. tonic starts its own `grpc-timeout` clock at that moment
 /// (and answers `CANCELLED` without `ErrorInfo` when it runs out), so the deadline counts from
-/// there too: counted from the handler's start, the queueing time of a busy server ate the
-/// margin and tonic answered first (the fault soak found it; BENCHMARKS.md).
+/// there too: counted from the handler's start, the queueing time of a busy server would eat
+/// the margin and tonic would answer first (the fault soak shows it; BENCHMARKS.md).
 #[derive(Debug, Clone, Copy)]
 pub struct Received(pub Instant);
 

@@ -1,4 +1,4 @@
-//! The one mapping from the error catalogue to gRPC (DESIGN.md section 5): a code per reason,
+//! The one mapping from the error catalogue to gRPC (docs/design.md, Errors): a code per reason,
 //! `google.rpc.ErrorInfo` (domain `zoloz-verdict`) on every error, `BadRequest` field
 //! violations for invalid requests, `RetryInfo` where waiting helps.
 

@@ -3,11 +3,11 @@
 //! reach under the default policy. Tests, the fault soak and the README table all read it from
 //! here.
 //!
-//! Expected reasons list every row of the decision table (DESIGN.md section 3) that the body
+//! Expected reasons list every row of the decision table (docs/design.md) that the body
 //! triggers, in table order, INFO rows included; a `Failure` state gives `CAPTURE_FAILED` only
 //! when the result code gives no reason of its own (Connect `NOT_SAME_PERSON` is
 //! `FACE_MISMATCH` alone), as the engine decides. Expected errors are `ErrorInfo` reasons
-//! (DESIGN.md section 5); they assume the default freshness window (under an hour), retries
+//! (docs/design.md, Errors); they assume the default freshness window (under an hour), retries
 //! enabled, and, for `slow`, a caller deadline shorter than the simulator's `slow_delay`.
 
 use std::fmt;

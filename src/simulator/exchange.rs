@@ -227,7 +227,7 @@ impl Gateway {
             return Ok(answer);
         }
         if !request.headers().contains_key(header::USER_AGENT) {
-            // ZOLOZ's WAF blocks requests without a User-Agent (PROTOCOL.md section 1).
+            // ZOLOZ's WAF blocks requests without a User-Agent (docs/protocol.md, Transport).
             return Ok(plain(
                 StatusCode::FORBIDDEN,
                 HTML,

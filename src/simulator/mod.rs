@@ -1,5 +1,5 @@
 //! The ZOLOZ simulator: a stand-in for the ZOLOZ gateway that speaks its real protocol
-//! (PROTOCOL.md), so the service, its tests, the fault soak and the benchmarks run without
+//! (docs/protocol.md), so the service, its tests, the fault soak and the benchmarks run without
 //! ZOLOZ credentials, and integrators can test their decision engines against every outcome.
 //!
 //! It serves the four checkresult endpoints (Face Capture at both `/api/v1/` and `/api/v1a/`)
@@ -28,11 +28,11 @@
 //! | `transactionId` over 64 or `bizId` over 32 characters, `isReturnImage` not `Y`/`N` | `PARAM_ILLEGAL` |
 //! | `sim-<other product>-…` at a product's endpoint, or an unknown `sim-` scenario | `INVALID_ARGUMENT` |
 //!
-//! A request without a `User-Agent` gets the HTTP 403 HTML page of ZOLOZ's WAF, as PROTOCOL.md
-//! section 1 warns (reqwest sends none by default).
+//! A request without a `User-Agent` gets the HTTP 403 HTML page of ZOLOZ's WAF, as
+//! docs/protocol.md says (reqwest sends none by default).
 //!
 //! Gateway refusals (the first five rows) are plain JSON even to an encrypted request, as
-//! PROTOCOL.md section 4 warns real gateway errors may be; everything after decryption is
+//! docs/protocol.md (RSA_AES) warns real gateway errors may be; everything after decryption is
 //! answered encrypted when the request was. Unknown paths answer HTTP 404 and other methods
 //! HTTP 405, both with a `NO_INTERFACE_DEF` result and unsigned. `Response-Time` is given in
 //! `+0800` (ZOLOZ's Singapore and Hong Kong gateways), which also exercises clients' offset

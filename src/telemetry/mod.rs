@@ -90,7 +90,7 @@ pub fn init(json: bool, level: &str) -> Result<Telemetry, String> {
 
     let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref(), level)?;
     // The OpenTelemetry layer builds span data for every span, which only an exporter reads:
-    // without one it is not installed (it was a tenth of the service's CPU per verdict;
+    // without one it is not installed (it costs a tenth of the service's CPU per verdict;
     // BENCHMARKS.md). Trace ids still reach logs and audit records (`rpc_span`).
     let otel = exporting.then(|| tracing_opentelemetry::layer().with_tracer(tracer));
     OTEL_LAYER.store(exporting, Ordering::Relaxed);

@@ -1,4 +1,4 @@
-//! AK/SK mode, ZOLOZ's newer alternative to RSA signatures (PROTOCOL.md section 6, TV-5):
+//! AK/SK mode, ZOLOZ's newer alternative to RSA signatures (docs/protocol.md, AK/SK mode):
 //! `Auth-Type: AKSK`, `Access-Key: <ak>`, and a bare `Signature` header holding
 //! base64url-without-padding of HMAC-SHA256 over the same content as the RSA mode. No
 //! encryption. Responses are checked in constant time.

@@ -1,7 +1,7 @@
 //! The ZOLOZ client: built once over one [`Transport`]; each call signs (RSA or AK/SK),
 //! optionally seals (`RSA_AES`), sends, verifies the response signature and its freshness
-//! (fail closed), opens the envelope, reads the result code, and retries what DESIGN.md
-//! section 4 allows with full-jitter backoff inside the caller's deadline and a retry budget.
+//! (fail closed), opens the envelope, reads the result code, and retries as docs/protocol.md
+//! says, with full-jitter backoff inside the caller's deadline and a retry budget.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -89,7 +89,7 @@ pub enum Auth {
     },
 }
 
-/// Retry settings (DESIGN.md section 4).
+/// Retry settings (docs/protocol.md, Retries).
 #[derive(Debug, Clone)]
 pub struct RetryConfig {
     /// Attempts at most, the first included.
@@ -536,8 +536,8 @@ impl ZolozClient {
         }
         let (headers, raw) = (response.headers, response.body);
         self.verify(path, &headers, &raw)?;
-        // Encrypted or not is decided per answer, from Encrypt and Content-Type (PROTOCOL.md
-        // section 4): a gateway's error to an encrypted request can come back as plain JSON
+        // Encrypted or not is decided per answer, from Encrypt and Content-Type (docs/protocol.md,
+        // RSA_AES): a gateway's error to an encrypted request can come back as plain JSON
         // that still carries the header.
         let encrypt = single_header(&headers, "Encrypt").map_err(UpstreamError::Malformed)?;
         let json = headers

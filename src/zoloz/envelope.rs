@@ -1,4 +1,4 @@
-//! The optional `RSA_AES` envelope (PROTOCOL.md section 4): AES-ECB/PKCS#7 over the JSON, the
+//! The optional `RSA_AES` envelope (docs/protocol.md): AES-ECB/PKCS#7 over the JSON, the
 //! AES key wrapped with RSA PKCS#1 v1.5 under the recipient's public key, the body sent as
 //! standard Base64 text. Used in both directions: the service seals requests for ZOLOZ and
 //! opens its responses; the simulator does the reverse.

@@ -1,4 +1,4 @@
-//! What can go wrong talking to ZOLOZ, as kinds the gRPC layer maps with DESIGN.md section 5.
+//! What can go wrong talking to ZOLOZ, as kinds the gRPC layer maps to errors (docs/design.md).
 //! Messages carry no body, key or signature.
 
 use crate::domain::UpstreamFailure;
@@ -103,7 +103,7 @@ impl UpstreamError {
         }
     }
 
-    /// Whether a new attempt may succeed (DESIGN.md section 4: transport failures, 5xx, 429,
+    /// Whether a new attempt may succeed (docs/protocol.md, Retries: transport failures, 5xx, 429,
     /// `SYSTEM_ERROR`, `PROCESS_TIMEOUT`, `REQUEST_TRAFFIC_EXCEED_LIMIT`). Configuration
     /// errors, bad signatures and malformed bodies are never retried.
     pub fn is_retryable(&self) -> bool {

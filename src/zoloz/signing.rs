@@ -1,4 +1,4 @@
-//! The ZOLOZ gateway signature, as pure functions (PROTOCOL.md sections 2 and 3): the content
+//! The ZOLOZ gateway signature, as pure functions (docs/protocol.md): the content
 //! to sign, the `Signature` header, its parsing, response verification and the
 //! `Request-Time` / `Response-Time` format. Time and keys are arguments; nothing here reads a
 //! clock or does I/O, so every stage has known-answer tests.

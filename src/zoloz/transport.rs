@@ -7,7 +7,7 @@
 //! Here a call takes an idle connection from the pool (or opens one), polls the connection and
 //! its own request together until the whole body is read, and puts the connection back: one
 //! task, no connection task, no wake-up of another worker. Paired against reqwest
-//! (BENCHMARKS.md, fifth session), with `poll_together`: 7.9 % less service CPU per
+//! (BENCHMARKS.md, `d449764`-`f8d7387`), with `poll_together`: 7.9 % less service CPU per
 //! uncached verdict and 7.9 % lower p50 at concurrency 1.
 //!
 //! When an HTTP proxy is configured, or set in the environment (`HTTPS_PROXY`, `HTTP_PROXY`,
@@ -506,7 +506,7 @@ type Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 /// `waker` (made from `wake`). Each wakes the other (the request queued, the body wanted):
 /// those wakes, made while this poll runs, are answered here by polling again, not handed to
 /// tokio, which would count them as a yield, queue the task and wake another worker to take
-/// it (a futex wake-up and often a migration per call, measured in the fifth session).
+/// it (a futex wake-up and often a migration per call, as `perf stat` counts; BENCHMARKS.md).
 fn poll_together<W: Future>(
     wake: &Arc<InlineWake>,
     waker: &Waker,

@@ -1,7 +1,7 @@
 //! Property tests of the fail-safe rule: whatever the body, the decision is APPROVED only when
 //! the product's positive evidence is intact and no blocking signal is present. The oracle
 //! ([`approvable`]) reads the raw JSON directly, independently of the product readers and the
-//! engine, and states the rule of DESIGN.md section 3 under the default policy.
+//! engine, and states the fail-safe rule (docs/design.md) under the default policy.
 //!
 //! Inputs: arbitrary JSON; structured bodies whose decision fields take values from a pool of
 //! right, wrong and unknown values; every single mutation of every approving fixture (each

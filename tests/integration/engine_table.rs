@@ -1,4 +1,4 @@
-//! The decision table as a table test: one named row per line of DESIGN.md section 3, per
+//! The decision table as a table test: one named row per line of the README's decision table, per
 //! result code of each product's API table, per seed sample, and per clarification of the
 //! fail-safe rule. Each row asserts the decision, `retryable` and the reason codes (in verdict
 //! order), or the error reason.
@@ -317,7 +317,7 @@ fn rows() -> Vec<Row> {
     row("id recognition: recognitionResult unknown", IdRecognition, j(set(id(), "/extInfo/recognitionResult", json!("y"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("id recognition: extInfo not an object (so recognitionResult is missing too)", IdRecognition, j(set(id(), "/extInfo", json!("Y"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue, IncompleteResult]));
 
-    // ---- failure result codes: no verdict (DESIGN.md section 5), for every product
+    // ---- failure result codes: no verdict (docs/design.md, Errors), for every product
     for (product, name) in [
         (FaceCapture, "face capture: SYSTEM_ERROR"),
         (FaceCompare, "face compare: SYSTEM_ERROR"),

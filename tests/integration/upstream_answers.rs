@@ -1,7 +1,7 @@
 //! Hand-made HTTP answers from a raw loopback socket to the real `ZolozClient`: the answers a
 //! simulator never sends. An answer whose signed headers are ambiguous (a header twice, a pair
 //! twice) is refused before anything is parsed; whether an answer is encrypted is read from
-//! `Encrypt` and `Content-Type` together (PROTOCOL.md section 4); a request the configuration
+//! `Encrypt` and `Content-Type` together (docs/protocol.md); a request the configuration
 //! cannot build is never sent and never retried.
 
 use std::sync::Arc;

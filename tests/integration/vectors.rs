@@ -1,4 +1,4 @@
-//! Known-answer tests TV-1…TV-5 (PROTOCOL.md section 6), stage by stage: content to sign,
+//! Known-answer tests TV-1…TV-5 (docs/protocol.md), stage by stage: content to sign,
 //! its SHA-256, the signature bytes, the header value; and the negative cases.
 
 use base64::Engine as _;
