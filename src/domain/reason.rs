@@ -228,7 +228,7 @@ pub const CATALOGUE: [CatalogueEntry; 31] = [
         SessionExpired,
         "SESSION_EXPIRED",
         "Face Capture, Connect",
-        "state `VoidTimeout`",
+        "state `VoidTimeout` (a non-retryable REJECT reason beside it decides REJECTED)",
         Expired,
         YES
     ),
@@ -452,7 +452,7 @@ pub const CATALOGUE: [CatalogueEntry; 31] = [
         IncompleteResult,
         "INCOMPLETE_RESULT",
         "all",
-        "a field the decision needs is missing on `SUCCESS`, or no positive evidence",
+        "a field the decision needs is missing on `SUCCESS` (a `resultCode`; with `spoofResult` present, one of `TAMPER_CHECK`, `MATERIAL_CHECK`, `SCREEN_RECAPTURE_CHECK`), or no positive evidence",
         Review,
         NA
     ),
