@@ -313,6 +313,9 @@ fn rows() -> Vec<Row> {
     row("id recognition: transactionId longer than any id (129)", IdRecognition, j(set(id(), "/transactionId", json!("G".repeat(129)))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("face compare: transactionId null (absent: no binding to check)", FaceCompare, j(set(fcmp(), "/transactionId", Value::Null)), d(), v(Approved, false, &[]));
     row("all: resultCode in lower case", FaceCompare, j(set(fcmp(), "/result/resultCode", json!("success"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("all: only resultStatus S and connectResult Success", Connect, br#"{"result":{"resultStatus":"S"},"connectResult":"Success"}"#.to_vec(), d(), v(ReviewRequired, false, &[IncompleteResult]));
+    row("all: resultCode 0", IdRecognition, j(set(id(), "/result/resultCode", json!(0))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("all: resultCode null", FaceCapture, j(set(fc(), "/result/resultCode", Value::Null)), d(), v(ReviewRequired, false, &[IncompleteResult]));
     row("all: resultCode not a string", FaceCompare, j(set(fcmp(), "/result/resultCode", json!(200))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("all: SUCCESS with resultStatus F", Connect, j(set(cn(), "/result/resultStatus", json!("F"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("face capture: unknown state", FaceCapture, j(set(fc(), "/faceCaptureResult", json!("Succeeded"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
@@ -373,6 +376,17 @@ fn rows() -> Vec<Row> {
     row("all: repeated spoof check", IdRecognition, br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"extInfo":{"recognitionResult":"Y","spoofResult":{"TAMPER_CHECK":"N","TAMPER_CHECK":"Y"}}}"#.to_vec(), d(), err(ErrorReason::UpstreamMalformedResponse));
 
     rows
+}
+
+/// The rows decided under the built-in default policy (name, product, body): what the service,
+/// Evaluate and `explain` all decide with when no policy is named.
+pub fn default_policy_rows() -> Vec<(&'static str, Product, Vec<u8>)> {
+    let default = Policy::default_table();
+    rows()
+        .into_iter()
+        .filter(|row| row.policy.version() == default.version())
+        .map(|row| (row.name, row.product, row.body))
+        .collect()
 }
 
 /// Parse and evaluate, as the service and `explain` do.
