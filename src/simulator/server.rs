@@ -117,7 +117,11 @@ impl Drop for RunningSimulator {
 }
 
 async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<()>) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Header names in ZOLOZ's spelling on HTTP/1.1 (`Signature`, `Response-Time`, `Encrypt`,
+    // `Content-Type`): ZOLOZ's own SDK looks them up by exact name.
+    builder.http1().title_case_headers(true);
+    let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {

@@ -12,6 +12,7 @@ mod engine_table;
 mod explain_cli;
 mod get_cli;
 mod harness;
+mod header_names;
 mod hostile;
 #[path = "../support/names.rs"]
 mod names;
