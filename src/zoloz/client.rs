@@ -536,18 +536,13 @@ impl ZolozClient {
         }
         let (headers, raw) = (response.headers, response.body);
         self.verify(path, &headers, &raw)?;
-        // Encrypted or not is decided per answer, from Encrypt and Content-Type (PROTOCOL.md
-        // section 4): a gateway's error to an encrypted request can come back as plain JSON
-        // that still carries the header.
+        // Encrypted or not is decided per answer: with an Encrypt header, a body that is not a
+        // JSON object is the Base64 ciphertext (ZOLOZ's SDK decrypts whenever the header is
+        // there, whatever the Content-Type says), and one that is a JSON object is a plain
+        // answer, as a gateway's error to an encrypted request can be. Base64 never starts
+        // with `{`, so the two cannot be confused.
         let encrypt = single_header(&headers, "Encrypt").map_err(UpstreamError::Malformed)?;
-        let json = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
+        let json = is_json_object(&raw);
         let plaintext = match encrypt.filter(|_| !json) {
             Some(encrypt) => {
                 let opened = self.open(encrypt, &raw)?;
@@ -648,6 +643,13 @@ impl ZolozClient {
                 UpstreamError::Malformed("the encrypted response does not open".into())
             })
     }
+}
+
+/// Whether `body` is a JSON object (by its first byte after any byte order mark and white
+/// space): a plain answer rather than a sealed one.
+fn is_json_object(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 /// The one value of a response header, if any. A header sent twice is refused: which copy was
