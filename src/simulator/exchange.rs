@@ -298,9 +298,10 @@ impl Gateway {
         if let Err(refusal) = self.authenticate(headers, client_id, path, body, aksk_requested) {
             return self.answer(&to, &refusal, Delivery::Signed);
         }
-        if let Err(refusal) = plaintext {
-            return self.answer(&to, &refusal, Delivery::Signed);
-        }
+        let plaintext = match plaintext {
+            Ok(plaintext) => plaintext,
+            Err(refusal) => return self.answer(&to, &refusal, Delivery::Signed),
+        };
         to.encrypted = encrypt.is_some();
         let Some(Value::Object(request)) = json else {
             let refusal = result_only(
@@ -311,7 +312,10 @@ impl Gateway {
             return self.answer(&to, &refusal, Delivery::Signed);
         };
         match endpoint {
-            Endpoint::AuthenticationTest => self.answer(&to, &echo(request), Delivery::Signed),
+            Endpoint::AuthenticationTest => {
+                let posted = String::from_utf8_lossy(&plaintext);
+                self.answer(&to, &echo(&posted, request), Delivery::Signed)
+            }
             Endpoint::Checkresult(product) => match checkresult_request(product, &request) {
                 Ok(ask) => self.checkresult(product, &ask, &to).await,
                 Err(refusal) => self.answer(&to, &refusal, Delivery::Signed),
@@ -591,10 +595,12 @@ fn required(request: &Map<String, Value>, field: &str, max_len: usize) -> Result
     }
 }
 
-/// `authentication/test`: the posted JSON with a SUCCESS `result`.
-fn echo(request: Map<String, Value>) -> Value {
+/// `authentication/test`, answered as the gateway does: a SUCCESS `result` whose
+/// `resultMessage` is the posted JSON as a string (what ZOLOZ's SDK reads back), then the posted
+/// fields.
+fn echo(posted: &str, request: Map<String, Value>) -> Value {
     let mut out = Map::new();
-    out.insert("result".into(), bodies::result("SUCCESS", "S", "success"));
+    out.insert("result".into(), bodies::result("SUCCESS", "S", posted));
     for (key, value) in request {
         if key != "result" {
             out.insert(key, value);
@@ -757,12 +763,13 @@ mod tests {
 
     #[test]
     fn echo_puts_the_result_first_and_keeps_the_fields() {
-        let Value::Object(map) = serde_json::json!({"title": "hello", "result": 1}) else {
+        let posted = r#"{"title": "hello", "result": 1}"#;
+        let Ok(Value::Object(map)) = serde_json::from_str(posted) else {
             panic!()
         };
         assert_eq!(
-            serde_json::to_string(&echo(map)).unwrap(),
-            r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"title":"hello"}"#
+            serde_json::to_string(&echo(posted, map)).unwrap(),
+            r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"{\"title\": \"hello\", \"result\": 1}"},"title":"hello"}"#
         );
     }
 }

@@ -273,8 +273,45 @@ async fn authentication_test_echoes_the_posted_json() {
     assert!(client.verifies(AUTH_TEST, &reply));
     assert_eq!(
         std::str::from_utf8(&reply.body).unwrap(),
-        r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"title":"hello","description":"just for demonstration."}"#
+        r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"{\"title\":\"hello\",\"description\":\"just for demonstration.\"}"},"title":"hello","description":"just for demonstration."}"#
     );
+    // What ZOLOZ's SDK reads: status S, code SUCCESS, and the posted JSON back from
+    // resultMessage, in each mode (sealed answers opened first).
+    let secret = SecretKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+    let mut config = vector_keys().config(CLIENT_ID);
+    config.aksk = Some(("AK-ECHO".into(), secret.clone()));
+    let aksk_sim = start(config).await;
+    let aksk_client = Client::new(aksk_sim.base_url(), &vector_keys());
+    for (client, options) in [
+        (&client, Options::default()),
+        (
+            &client,
+            Options {
+                encrypt: true,
+                ..Options::default()
+            },
+        ),
+        (
+            &aksk_client,
+            Options {
+                auth: Auth::Aksk("AK-ECHO", &secret),
+                ..Options::default()
+            },
+        ),
+    ] {
+        let reply = client.post(AUTH_TEST, br#"{"foo":"bar"}"#, options).await;
+        let json = if options.encrypt {
+            client.open(&reply)
+        } else {
+            reply.json()
+        };
+        assert_eq!(json["result"]["resultStatus"], "S");
+        assert_eq!(json["result"]["resultCode"], "SUCCESS");
+        let echoed: Value =
+            serde_json::from_str(json["result"]["resultMessage"].as_str().unwrap()).unwrap();
+        assert_eq!(echoed, json!({"foo": "bar"}));
+    }
+    aksk_sim.shutdown().await;
     sim.shutdown().await;
 }
 
