@@ -4,10 +4,10 @@
 //! the bytes sent. The module-level documentation of [`super`] lists the refusal codes.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -162,11 +162,30 @@ impl Counts {
     }
 }
 
+impl Gateway {
+    /// Signs answers under `version` from now on (`None`: the unversioned key).
+    pub(crate) fn sign_with(&self, version: Option<&str>) -> Result<(), SimulatorError> {
+        if let Some(version) = version
+            && !self.zoloz_versioned.contains_key(version)
+        {
+            return Err(SimulatorError::UnknownKeyVersion(version.to_string()));
+        }
+        *self
+            .signing_version
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = version.map(str::to_string);
+        Ok(())
+    }
+}
+
 /// Everything a request needs: keys, recorded responses, counts.
 pub(crate) struct Gateway {
     client_id: String,
     merchant_public: PublicKey,
     zoloz_private: Arc<PrivateKey>,
+    zoloz_versioned: BTreeMap<String, Arc<PrivateKey>>,
+    /// The `keyVersion` answers are signed under now (`None`: the unversioned key).
+    signing_version: RwLock<Option<String>>,
     aksk: Option<(String, SecretKey)>,
     slow_delay: Duration,
     recorded: Recorded,
@@ -189,10 +208,17 @@ impl Gateway {
             Some(dir) => recorded::load(dir)?,
             None => Recorded::new(),
         };
+        if let Some(version) = &config.signing_key_version
+            && !config.zoloz_versioned_keys.contains_key(version)
+        {
+            return Err(SimulatorError::UnknownKeyVersion(version.clone()));
+        }
         Ok(Self {
             client_id: config.client_id,
             merchant_public: config.merchant_public_key,
             zoloz_private: config.zoloz_private_key,
+            zoloz_versioned: config.zoloz_versioned_keys,
+            signing_version: RwLock::new(config.signing_key_version),
             aksk: config.aksk,
             slow_delay: config.slow_delay,
             recorded,
@@ -494,7 +520,19 @@ impl Gateway {
                 aksk::sign(&IMPOSTOR_SECRET, to.path, to.client_id, time, body)
             }
             (Signer::Rsa, false) => {
-                signing::sign(&self.zoloz_private, to.path, to.client_id, time, body)
+                let version = self
+                    .signing_version
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                match version.and_then(|v| self.zoloz_versioned.get(&v).map(|key| (v, key))) {
+                    // As the gateway names a rotated key: a `keyVersion` pair after the others.
+                    Some((version, key)) => format!(
+                        "{}, keyVersion={version}",
+                        signing::sign(key, to.path, to.client_id, time, body)
+                    ),
+                    None => signing::sign(&self.zoloz_private, to.path, to.client_id, time, body),
+                }
             }
             (Signer::Rsa, true) => match &*IMPOSTOR_KEY {
                 Some(key) => signing::sign(key, to.path, to.client_id, time, body),

@@ -95,6 +95,13 @@ impl RunningSimulator {
         self.gateway.counts.total()
     }
 
+    /// Signs answers under this `keyVersion` from now on, as the gateway does when it rotates
+    /// its key (`None`: the unversioned key, no `keyVersion` pair). The version must be one of
+    /// the configured `zoloz_versioned_keys`.
+    pub fn sign_with(&self, version: Option<&str>) -> Result<(), SimulatorError> {
+        self.gateway.sign_with(version)
+    }
+
     /// Forgets all counts; scripted scenarios (`pending-then-*`, `*-then-approve`) start over.
     pub fn reset_counts(&self) {
         self.gateway.counts.reset();

@@ -14,6 +14,7 @@ mod get_cli;
 mod harness;
 mod header_names;
 mod hostile;
+mod key_rotation;
 #[path = "../support/names.rs"]
 mod names;
 mod observability;

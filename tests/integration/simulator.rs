@@ -1123,6 +1123,41 @@ async fn the_binary_takes_keys_aksk_and_recordings_from_flags() {
     assert_eq!(reply.code(), "SUCCESS");
     terminate(child).await;
 
+    // A rotated key: answers signed with the version-2 key, named in the Signature header (the
+    // vectors' merchant pair stands in for ZOLOZ's second key).
+    let rotated = vector_path("merchant_private.pk8.b64");
+    let version_flag = format!("2={}", rotated.display());
+    let (child, base) = spawn_binary(&[
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--merchant-public-key".as_ref(),
+        merchant_public.as_os_str(),
+        "--zoloz-private-key".as_ref(),
+        zoloz_private.as_os_str(),
+        "--zoloz-key-version".as_ref(),
+        version_flag.as_ref(),
+        "--sign-with-key-version".as_ref(),
+        "2".as_ref(),
+    ]);
+    let client = Client::new(base, &vector_keys());
+    let reply = client.checkresult(Product::Connect, "G-ROT-1").await;
+    let header = signing::parse_signature_header(reply.header("Signature").unwrap()).unwrap();
+    assert_eq!(header.key_version.as_deref(), Some("2"));
+    assert!(
+        !client.verifies(path_of(Product::Connect), &reply),
+        "not the unversioned key"
+    );
+    signing::verify(
+        &vector_keys().merchant_public(),
+        path_of(Product::Connect),
+        CLIENT_ID,
+        reply.header("Response-Time").unwrap(),
+        &reply.body,
+        &header,
+    )
+    .unwrap();
+    terminate(child).await;
+
     let output = std::process::Command::new(binary())
         .args(["simulator", "--listen", "127.0.0.1:0", "--write-keys"])
         .arg(dir.path().join("keys"))
