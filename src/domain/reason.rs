@@ -93,8 +93,9 @@ impl Effect {
             .find(|e| e.config_name() == name)
     }
 
-    /// How strongly the effect weighs in the decision: PENDING and EXPIRED decide before any
-    /// verdict on the evidence, then REJECT > REVIEW > INFO. Reasons are listed strongest first.
+    /// How strongly the effect weighs: PENDING, then EXPIRED, then REJECT > REVIEW > INFO. The
+    /// decision itself puts a non-retryable REJECT reason before EXPIRED (see
+    /// [`crate::domain::evaluate`]); reasons are listed with the deciding effect's first.
     pub fn strength(self) -> u8 {
         match self {
             Effect::Info => 0,

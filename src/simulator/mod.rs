@@ -36,7 +36,11 @@
 //! answered encrypted when the request was. Unknown paths answer HTTP 404 and other methods
 //! HTTP 405, both with a `NO_INTERFACE_DEF` result and unsigned. `Response-Time` is given in
 //! `+0800` (ZOLOZ's Singapore and Hong Kong gateways), which also exercises clients' offset
-//! handling.
+//! handling. HTTP/1.1 header names are written as ZOLOZ spells them (`Signature`,
+//! `Response-Time`, `Encrypt`, `Content-Type`): ZOLOZ's Java SDK looks them up by exact name.
+//! `authentication/test` answers with the posted JSON as a string in `resultMessage`, as the
+//! gateway does. With further keys by `keyVersion` ([`SimulatorConfig::zoloz_versioned_keys`]),
+//! answers can be signed under a rotated key named in the `Signature` header.
 
 mod bodies;
 mod catalogue;
