@@ -19,7 +19,8 @@
 #      module proxy), so the test builds in GOPATH mode under target/polyglot/go.
 #   7. tests/polyglot/java: the README's Java recipe (protoc's Java generator and
 #      protoc-gen-grpc-java through buf), javac -Werror, and the client run with grpc-java over
-#      Netty against `zoloz-verdict demo`. The JDK, grpc-java and its jars come from Debian too
+#      Netty against `zoloz-verdict demo`; then SdkStyleClient, which talks to
+#      `zoloz-verdict simulator` the way ZOLOZ's Java SDK does (JDK only). The JDK, grpc-java and its jars come from Debian too
 #      (Maven Central is not reachable here), under target/polyglot/java.
 # Needs bash, git, cargo, Node 20+/npm, Python 3.11 with venv and pip, and for steps 6 and 7
 # Debian's apt-get as root (without it, they are skipped outside CI and fail in CI). Idempotent: a
@@ -211,7 +212,8 @@ run_java() {
   mkdir -p "$JAVA/googleapis/google/rpc" "$JAVA/health/grpc/health/v1" "$JAVA/classes"
   cp "$details" "$JAVA/googleapis/google/rpc/"
   cp /usr/share/grpc-proto/grpc/health/v1/health.proto "$JAVA/health/grpc/health/v1/"
-  cp tests/polyglot/java/buf.gen.yaml tests/polyglot/java/PolyglotClient.java "$JAVA/"
+  cp tests/polyglot/java/buf.gen.yaml tests/polyglot/java/PolyglotClient.java \
+    tests/polyglot/java/SdkStyleClient.java "$JAVA/"
   (
     cd "$JAVA"
     "$BUF" generate --template buf.gen.yaml
@@ -219,6 +221,11 @@ run_java() {
     javac -Werror -Xlint:all,-processing,-serial -d classes -cp "$classpath" \
       $(find gen -name '*.java') PolyglotClient.java
     ZOLOZ_VERDICT_BIN=$bin ZOLOZ_VERDICT_ROOT=$ROOT java -cp "classes:$classpath" PolyglotClient
+    # ZOLOZ's side: a client that talks to `zoloz-verdict simulator` as ZOLOZ's Java SDK does
+    # (exact header names from HttpURLConnection, java.security signatures), JDK only.
+    mkdir -p sdk-classes
+    javac -Werror -Xlint:all -d sdk-classes SdkStyleClient.java
+    ZOLOZ_VERDICT_BIN=$bin ZOLOZ_VERDICT_ROOT=$ROOT java -cp sdk-classes SdkStyleClient
   )
 }
 
@@ -353,6 +360,7 @@ if install_java; then
   checked+=("Java: health SERVING; Get APPROVED for every product, REJECTED with DOC_TAMPERED and its evidence")
   checked+=("Java: Watch PENDING then APPROVED then the end (blocking iterator); Evaluate of the seed fixture")
   checked+=("Java: INVALID_ARGUMENT with ErrorInfo and a BadRequest from StatusProto.fromThrowable; demo exits 0 on SIGTERM")
+  checked+=("Java, as ZOLOZ's SDK: simulator answers found by exact header name (getHeaderFields().get(\"Signature\")) and verified with SHA256withRSA / HmacSHA256, plain, RSA_AES and AK/SK; the authentication/test echo in resultMessage")
 elif [[ -n ${CI:-} ]]; then
   echo "the Java client test needs Debian's packages (${JAVA_PACKAGES[*]}) and apt-get as root" >&2
   exit 1

@@ -51,6 +51,14 @@ pub struct SimulatorArgs {
     /// The AK/SK secret key file (base64url text).
     #[arg(long, value_name = "FILE", requires = "access_key")]
     pub secret_key: Option<PathBuf>,
+    /// A further ZOLOZ private key with its keyVersion, VERSION=FILE (repeatable), as the
+    /// gateway holds them while it rotates. Answers use it with --sign-with-key-version.
+    #[arg(long = "zoloz-key-version", value_name = "VERSION=FILE")]
+    pub zoloz_key_versions: Vec<String>,
+    /// Sign every RSA answer with the key of this keyVersion (one of --zoloz-key-version) and
+    /// name it in the Signature header, as the gateway does after a rotation.
+    #[arg(long, value_name = "VERSION", requires = "zoloz_key_versions")]
+    pub sign_with_key_version: Option<String>,
     /// How long the `slow` scenarios wait before answering, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub slow_delay_ms: u64,
@@ -132,6 +140,29 @@ fn config(args: &SimulatorArgs) -> Result<SimulatorConfig, String> {
     if let (Some(access_key), Some(path)) = (&args.access_key, &args.secret_key) {
         let secret = read_secret(path).map_err(|e| format!("--secret-key: {e}"))?;
         config.aksk = Some((access_key.clone(), secret));
+    }
+    for entry in &args.zoloz_key_versions {
+        let Some((version, path)) = entry
+            .split_once('=')
+            .filter(|(v, p)| !v.is_empty() && !p.is_empty())
+        else {
+            return Err(format!(
+                "--zoloz-key-version {entry:?}: expected VERSION=FILE"
+            ));
+        };
+        let key = PrivateKey::from_file(std::path::Path::new(path))
+            .map_err(|e| format!("--zoloz-key-version {version}: {e}"))?;
+        config
+            .zoloz_versioned_keys
+            .insert(version.to_string(), Arc::new(key));
+    }
+    if let Some(version) = &args.sign_with_key_version {
+        if !config.zoloz_versioned_keys.contains_key(version) {
+            return Err(format!(
+                "--sign-with-key-version {version}: no --zoloz-key-version {version}=FILE"
+            ));
+        }
+        config.signing_key_version = Some(version.clone());
     }
     config.scenarios_dir = args.scenarios.clone();
     config.slow_delay = Duration::from_millis(args.slow_delay_ms);

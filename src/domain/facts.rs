@@ -189,6 +189,15 @@ pub const KNOWN_SPOOF_CHECKS: [&str; 5] = [
     "SECURITY_FEATURE_CHECK",
 ];
 
+/// The spoof checks ZOLOZ's ID Recognition document marks Required: when `spoofResult` is
+/// present, each must be there (a missing tamper check is not a passed one). The other two known
+/// checks are Optional (Hong Kong identity cards only).
+pub const REQUIRED_SPOOF_CHECKS: [&str; 3] = [
+    KNOWN_SPOOF_CHECKS[0],
+    KNOWN_SPOOF_CHECKS[1],
+    KNOWN_SPOOF_CHECKS[2],
+];
+
 /// Spoof check names longer than this are cut (they end up in JSON pointers and messages).
 pub const MAX_SPOOF_CHECK_NAME_CHARS: usize = 64;
 
@@ -203,6 +212,9 @@ pub struct IdRecognitionFacts {
     pub doc_category: Observed<String>,
     /// `extInfo.certType`.
     pub cert_type: Observed<String>,
+    /// Whether `extInfo.spoofResult` is present as an object (then its Required checks must
+    /// be there).
+    pub spoof_result_present: bool,
     /// `extInfo.spoofResult`, in response order (at most [`MAX_SPOOF_CHECKS`]).
     pub spoof_checks: Vec<SpoofCheckFact>,
     /// Spoof checks beyond [`MAX_SPOOF_CHECKS`], not read (an unrecognized value).

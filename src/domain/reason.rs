@@ -93,8 +93,9 @@ impl Effect {
             .find(|e| e.config_name() == name)
     }
 
-    /// How strongly the effect weighs in the decision: PENDING and EXPIRED decide before any
-    /// verdict on the evidence, then REJECT > REVIEW > INFO. Reasons are listed strongest first.
+    /// How strongly the effect weighs: PENDING, then EXPIRED, then REJECT > REVIEW > INFO. The
+    /// decision itself puts a non-retryable REJECT reason before EXPIRED (see
+    /// [`crate::domain::evaluate`]); reasons are listed with the deciding effect's first.
     pub fn strength(self) -> u8 {
         match self {
             Effect::Info => 0,
@@ -228,7 +229,7 @@ pub const CATALOGUE: [CatalogueEntry; 31] = [
         SessionExpired,
         "SESSION_EXPIRED",
         "Face Capture, Connect",
-        "state `VoidTimeout`",
+        "state `VoidTimeout` (a non-retryable REJECT reason beside it decides REJECTED)",
         Expired,
         YES
     ),
@@ -452,7 +453,7 @@ pub const CATALOGUE: [CatalogueEntry; 31] = [
         IncompleteResult,
         "INCOMPLETE_RESULT",
         "all",
-        "a field the decision needs is missing on `SUCCESS`, or no positive evidence",
+        "a field the decision needs is missing on `SUCCESS` (a `resultCode`; with `spoofResult` present, one of `TAMPER_CHECK`, `MATERIAL_CHECK`, `SCREEN_RECAPTURE_CHECK`), or no positive evidence",
         Review,
         NA
     ),

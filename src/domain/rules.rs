@@ -9,7 +9,8 @@
 
 use crate::domain::facts::{
     ConnectFacts, FaceCaptureApiVersion, FaceCaptureFacts, FaceCompareFacts, IdRecognitionFacts,
-    KNOWN_SPOOF_CHECKS, MAX_SPOOF_CHECKS, Observed, escape_pointer_token, field,
+    KNOWN_SPOOF_CHECKS, MAX_SPOOF_CHECKS, Observed, REQUIRED_SPOOF_CHECKS, escape_pointer_token,
+    field,
 };
 use crate::domain::reason::ReasonCode;
 use crate::domain::signals::{
@@ -447,6 +448,21 @@ pub(crate) fn id_recognition(
                 f.spoof_checks.len() + f.spoof_checks_dropped
             ),
         );
+    }
+    if settled && f.spoof_result_present {
+        for required in REQUIRED_SPOOF_CHECKS {
+            if !f.spoof_checks.iter().any(|check| check.name == required) {
+                findings.add(
+                    ReasonCode::IncompleteResult,
+                    &format!("{}/{required}", fld::SPOOF_RESULT),
+                    None,
+                    format!(
+                        "spoofResult lacks {required}, a Required check: a missing check is not \
+                         a passed one"
+                    ),
+                );
+            }
+        }
     }
     let mut spoof_checks = Vec::with_capacity(f.spoof_checks.len());
     for check in &f.spoof_checks {

@@ -137,7 +137,10 @@ pub fn evaluate(facts: &Facts, policy: &Policy) -> Result<Verdict, UpstreamFailu
     }
 
     let mut reasons = findings.reasons;
-    reasons.sort_by_key(|r| std::cmp::Reverse(r.effect.strength()));
+    // The reasons of the deciding effect first (a REJECTED verdict that also timed out lists its
+    // REJECT reasons before SESSION_EXPIRED), then the others strongest first; stable.
+    let deciding = deciding_effect(decision);
+    reasons.sort_by_key(|r| std::cmp::Reverse((r.effect == deciding, r.effect.strength())));
     let retryable = retryable(decision, &reasons);
     let (product_state, product_state_field) = match reading.state {
         Some((pointer, state)) => (state, pointer.to_string()),
@@ -183,7 +186,23 @@ pub fn evidence_rule(product: Product) -> &'static str {
     }
 }
 
+/// PENDING if in progress; else REJECTED if any REJECT reason is not retryable (a detected
+/// attacker is never told to try again, which EXPIRED would); else EXPIRED if timed out; else
+/// the strongest effect.
 fn decide(reasons: &[Reason]) -> Decision {
+    let any = |effect: Effect| reasons.iter().any(|r| r.effect == effect);
+    if any(Effect::Pending) {
+        return Decision::Pending;
+    }
+    if reasons
+        .iter()
+        .any(|r| r.effect == Effect::Reject && !r.retryable)
+    {
+        return Decision::Rejected;
+    }
+    if any(Effect::Expired) {
+        return Decision::Expired;
+    }
     match reasons
         .iter()
         .map(|r| r.effect)
@@ -192,17 +211,28 @@ fn decide(reasons: &[Reason]) -> Decision {
         None | Some(Effect::Info) => Decision::Approved,
         Some(Effect::Review) => Decision::ReviewRequired,
         Some(Effect::Reject) => Decision::Rejected,
+        // Handled above.
         Some(Effect::Pending) => Decision::Pending,
         Some(Effect::Expired) => Decision::Expired,
     }
 }
 
-fn retryable(decision: Decision, reasons: &[Reason]) -> bool {
-    let deciding = match decision {
+/// The effect whose reasons a decision stands on.
+fn deciding_effect(decision: Decision) -> Effect {
+    match decision {
+        Decision::Approved => Effect::Info,
+        Decision::ReviewRequired => Effect::Review,
         Decision::Rejected => Effect::Reject,
+        Decision::Pending => Effect::Pending,
         Decision::Expired => Effect::Expired,
-        _ => return false,
-    };
+    }
+}
+
+fn retryable(decision: Decision, reasons: &[Reason]) -> bool {
+    if !matches!(decision, Decision::Rejected | Decision::Expired) {
+        return false;
+    }
+    let deciding = deciding_effect(decision);
     reasons
         .iter()
         .filter(|r| r.effect == deciding)

@@ -4,10 +4,10 @@
 //! the bytes sent. The module-level documentation of [`super`] lists the refusal codes.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -162,11 +162,30 @@ impl Counts {
     }
 }
 
+impl Gateway {
+    /// Signs answers under `version` from now on (`None`: the unversioned key).
+    pub(crate) fn sign_with(&self, version: Option<&str>) -> Result<(), SimulatorError> {
+        if let Some(version) = version
+            && !self.zoloz_versioned.contains_key(version)
+        {
+            return Err(SimulatorError::UnknownKeyVersion(version.to_string()));
+        }
+        *self
+            .signing_version
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = version.map(str::to_string);
+        Ok(())
+    }
+}
+
 /// Everything a request needs: keys, recorded responses, counts.
 pub(crate) struct Gateway {
     client_id: String,
     merchant_public: PublicKey,
     zoloz_private: Arc<PrivateKey>,
+    zoloz_versioned: BTreeMap<String, Arc<PrivateKey>>,
+    /// The `keyVersion` answers are signed under now (`None`: the unversioned key).
+    signing_version: RwLock<Option<String>>,
     aksk: Option<(String, SecretKey)>,
     slow_delay: Duration,
     recorded: Recorded,
@@ -189,10 +208,17 @@ impl Gateway {
             Some(dir) => recorded::load(dir)?,
             None => Recorded::new(),
         };
+        if let Some(version) = &config.signing_key_version
+            && !config.zoloz_versioned_keys.contains_key(version)
+        {
+            return Err(SimulatorError::UnknownKeyVersion(version.clone()));
+        }
         Ok(Self {
             client_id: config.client_id,
             merchant_public: config.merchant_public_key,
             zoloz_private: config.zoloz_private_key,
+            zoloz_versioned: config.zoloz_versioned_keys,
+            signing_version: RwLock::new(config.signing_key_version),
             aksk: config.aksk,
             slow_delay: config.slow_delay,
             recorded,
@@ -298,9 +324,10 @@ impl Gateway {
         if let Err(refusal) = self.authenticate(headers, client_id, path, body, aksk_requested) {
             return self.answer(&to, &refusal, Delivery::Signed);
         }
-        if let Err(refusal) = plaintext {
-            return self.answer(&to, &refusal, Delivery::Signed);
-        }
+        let plaintext = match plaintext {
+            Ok(plaintext) => plaintext,
+            Err(refusal) => return self.answer(&to, &refusal, Delivery::Signed),
+        };
         to.encrypted = encrypt.is_some();
         let Some(Value::Object(request)) = json else {
             let refusal = result_only(
@@ -311,7 +338,10 @@ impl Gateway {
             return self.answer(&to, &refusal, Delivery::Signed);
         };
         match endpoint {
-            Endpoint::AuthenticationTest => self.answer(&to, &echo(request), Delivery::Signed),
+            Endpoint::AuthenticationTest => {
+                let posted = String::from_utf8_lossy(&plaintext);
+                self.answer(&to, &echo(&posted, request), Delivery::Signed)
+            }
             Endpoint::Checkresult(product) => match checkresult_request(product, &request) {
                 Ok(ask) => self.checkresult(product, &ask, &to).await,
                 Err(refusal) => self.answer(&to, &refusal, Delivery::Signed),
@@ -490,7 +520,19 @@ impl Gateway {
                 aksk::sign(&IMPOSTOR_SECRET, to.path, to.client_id, time, body)
             }
             (Signer::Rsa, false) => {
-                signing::sign(&self.zoloz_private, to.path, to.client_id, time, body)
+                let version = self
+                    .signing_version
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                match version.and_then(|v| self.zoloz_versioned.get(&v).map(|key| (v, key))) {
+                    // As the gateway names a rotated key: a `keyVersion` pair after the others.
+                    Some((version, key)) => format!(
+                        "{}, keyVersion={version}",
+                        signing::sign(key, to.path, to.client_id, time, body)
+                    ),
+                    None => signing::sign(&self.zoloz_private, to.path, to.client_id, time, body),
+                }
             }
             (Signer::Rsa, true) => match &*IMPOSTOR_KEY {
                 Some(key) => signing::sign(key, to.path, to.client_id, time, body),
@@ -591,10 +633,12 @@ fn required(request: &Map<String, Value>, field: &str, max_len: usize) -> Result
     }
 }
 
-/// `authentication/test`: the posted JSON with a SUCCESS `result`.
-fn echo(request: Map<String, Value>) -> Value {
+/// `authentication/test`, answered as the gateway does: a SUCCESS `result` whose
+/// `resultMessage` is the posted JSON as a string (what ZOLOZ's SDK reads back), then the posted
+/// fields.
+fn echo(posted: &str, request: Map<String, Value>) -> Value {
     let mut out = Map::new();
-    out.insert("result".into(), bodies::result("SUCCESS", "S", "success"));
+    out.insert("result".into(), bodies::result("SUCCESS", "S", posted));
     for (key, value) in request {
         if key != "result" {
             out.insert(key, value);
@@ -757,12 +801,13 @@ mod tests {
 
     #[test]
     fn echo_puts_the_result_first_and_keeps_the_fields() {
-        let Value::Object(map) = serde_json::json!({"title": "hello", "result": 1}) else {
+        let posted = r#"{"title": "hello", "result": 1}"#;
+        let Ok(Value::Object(map)) = serde_json::from_str(posted) else {
             panic!()
         };
         assert_eq!(
-            serde_json::to_string(&echo(map)).unwrap(),
-            r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"title":"hello"}"#
+            serde_json::to_string(&echo(posted, map)).unwrap(),
+            r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"{\"title\": \"hello\", \"result\": 1}"},"title":"hello"}"#
         );
     }
 }

@@ -36,7 +36,11 @@
 //! answered encrypted when the request was. Unknown paths answer HTTP 404 and other methods
 //! HTTP 405, both with a `NO_INTERFACE_DEF` result and unsigned. `Response-Time` is given in
 //! `+0800` (ZOLOZ's Singapore and Hong Kong gateways), which also exercises clients' offset
-//! handling.
+//! handling. HTTP/1.1 header names are written as ZOLOZ spells them (`Signature`,
+//! `Response-Time`, `Encrypt`, `Content-Type`): ZOLOZ's Java SDK looks them up by exact name.
+//! `authentication/test` answers with the posted JSON as a string in `resultMessage`, as the
+//! gateway does. With further keys by `keyVersion` ([`SimulatorConfig::zoloz_versioned_keys`]),
+//! answers can be signed under a rotated key named in the `Signature` header.
 
 mod bodies;
 mod catalogue;
@@ -45,6 +49,7 @@ mod images;
 mod recorded;
 mod server;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -79,6 +84,12 @@ pub struct SimulatorConfig {
     pub scenarios_dir: Option<PathBuf>,
     /// How long the `slow` scenario waits.
     pub slow_delay: Duration,
+    /// Further ZOLOZ signing keys by `keyVersion`, as the gateway holds them while it rotates.
+    pub zoloz_versioned_keys: BTreeMap<String, Arc<PrivateKey>>,
+    /// The `keyVersion` answers are signed under at start (one of `zoloz_versioned_keys`, named
+    /// in the `Signature` header's `keyVersion` pair); `None` signs with `zoloz_private_key` and
+    /// names no version. [`RunningSimulator::sign_with`] rotates a running simulator.
+    pub signing_key_version: Option<String>,
 }
 
 impl SimulatorConfig {
@@ -95,6 +106,8 @@ impl SimulatorConfig {
             aksk: None,
             scenarios_dir: None,
             slow_delay: DEFAULT_SLOW_DELAY,
+            zoloz_versioned_keys: BTreeMap::new(),
+            signing_key_version: None,
         }
     }
 }
@@ -124,6 +137,9 @@ pub enum SimulatorError {
         /// The I/O error text.
         reason: String,
     },
+    /// Answers are to be signed under a `keyVersion` whose key is not configured.
+    #[error("no ZOLOZ signing key has keyVersion {0:?}")]
+    UnknownKeyVersion(String),
     /// A key could not be generated.
     #[error(transparent)]
     Key(#[from] KeyError),

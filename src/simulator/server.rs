@@ -95,6 +95,13 @@ impl RunningSimulator {
         self.gateway.counts.total()
     }
 
+    /// Signs answers under this `keyVersion` from now on, as the gateway does when it rotates
+    /// its key (`None`: the unversioned key, no `keyVersion` pair). The version must be one of
+    /// the configured `zoloz_versioned_keys`.
+    pub fn sign_with(&self, version: Option<&str>) -> Result<(), SimulatorError> {
+        self.gateway.sign_with(version)
+    }
+
     /// Forgets all counts; scripted scenarios (`pending-then-*`, `*-then-approve`) start over.
     pub fn reset_counts(&self) {
         self.gateway.counts.reset();
@@ -117,7 +124,11 @@ impl Drop for RunningSimulator {
 }
 
 async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<()>) {
-    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Header names in ZOLOZ's spelling on HTTP/1.1 (`Signature`, `Response-Time`, `Encrypt`,
+    // `Content-Type`): ZOLOZ's own SDK looks them up by exact name.
+    builder.http1().title_case_headers(true);
+    let builder = Arc::new(builder);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {

@@ -536,18 +536,13 @@ impl ZolozClient {
         }
         let (headers, raw) = (response.headers, response.body);
         self.verify(path, &headers, &raw)?;
-        // Encrypted or not is decided per answer, from Encrypt and Content-Type (docs/protocol.md,
-        // RSA_AES): a gateway's error to an encrypted request can come back as plain JSON
-        // that still carries the header.
+        // Encrypted or not is decided per answer (docs/protocol.md, RSA_AES): with an Encrypt header, a body that is not a
+        // JSON object is the Base64 ciphertext (ZOLOZ's SDK decrypts whenever the header is
+        // there, whatever the Content-Type says), and one that is a JSON object is a plain
+        // answer, as a gateway's error to an encrypted request can be. Base64 never starts
+        // with `{`, so the two cannot be confused.
         let encrypt = single_header(&headers, "Encrypt").map_err(UpstreamError::Malformed)?;
-        let json = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
+        let json = is_json_object(&raw);
         let plaintext = match encrypt.filter(|_| !json) {
             Some(encrypt) => {
                 let opened = self.open(encrypt, &raw)?;
@@ -559,27 +554,28 @@ impl ZolozClient {
         };
         let ResultEnvelope {
             code,
+            code_text,
             status,
             message,
             root,
         } = read_result(&plaintext)?;
-        match classify_result_code(&code) {
-            CodeClass::Failure(failure) => Err(UpstreamError::Failure {
+        if let Some(CodeClass::Failure(failure)) = code.as_deref().map(classify_result_code) {
+            return Err(UpstreamError::Failure {
                 failure,
-                code,
+                code: code_text,
                 status,
                 message,
                 attempts: 0,
-            }),
-            CodeClass::Outcome => Ok(VerifiedResponse {
-                body: plaintext,
-                json: root,
-                result_code: code,
-                result_status: status,
-                attempts: 0,
-                api,
-            }),
+            });
         }
+        Ok(VerifiedResponse {
+            body: plaintext,
+            json: root,
+            result_code: code_text,
+            result_status: status,
+            attempts: 0,
+            api,
+        })
     }
 
     /// Fail closed: the signature must verify over the raw bytes, and the signed
@@ -649,6 +645,13 @@ impl ZolozClient {
     }
 }
 
+/// Whether `body` is a JSON object (by its first byte after any byte order mark and white
+/// space): a plain answer rather than a sealed one.
+fn is_json_object(body: &[u8]) -> bool {
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 /// The one value of a response header, if any. A header sent twice is refused: which copy was
 /// meant is ambiguous, and an answer ZOLOZ signed carries one of each.
 fn single_header<'h>(
@@ -668,47 +671,37 @@ fn header_value(value: &str) -> Result<HeaderValue, UpstreamError> {
         .map_err(|_| UpstreamError::Request("a header value is not visible ASCII".into()))
 }
 
-/// Parses the body once and reads `result.resultCode`, `resultStatus` and `resultMessage` from
-/// it; the tree goes on to the product reader (`VerifiedResponse::json`), so that a body with
-/// megabytes of images is parsed once, not twice.
+/// Parses the body once and reads its `result` envelope the way Evaluate and `explain` do
+/// ([`super::products::envelope`]); the tree goes on to the product reader
+/// (`VerifiedResponse::json`), so that a body with megabytes of images is parsed once, not
+/// twice. Only a failure result code is told apart here (it is retried or becomes an error); a
+/// missing or non-string `resultCode` is left to the engine, which gives it the same verdict it
+/// gives the body handed to Evaluate.
 fn read_result(body: &[u8]) -> Result<ResultEnvelope, UpstreamError> {
-    let not_envelope = || UpstreamError::Malformed("the body is not a checkresult envelope".into());
     // The product readers' parse: a byte order mark skipped, a repeated key refused.
-    let root = super::products::json_root(body).map_err(|e| UpstreamError::Malformed(e.message))?;
-    let result = match root.as_object().ok_or_else(not_envelope)?.get("result") {
-        None | Some(serde_json::Value::Null) => {
-            return Err(UpstreamError::Malformed(
-                "the body has no result envelope".into(),
-            ));
-        }
-        Some(result) => result.as_object().ok_or_else(not_envelope)?,
+    let malformed = |e: super::products::MalformedResponse| UpstreamError::Malformed(e.message);
+    let root = super::products::json_root(body).map_err(malformed)?;
+    let envelope = super::products::envelope(&root).map_err(malformed)?;
+    let text = |observed: &crate::domain::Observed<String>| match observed {
+        crate::domain::Observed::Missing => String::new(),
+        crate::domain::Observed::Known { value, .. } => value.clone(),
+        crate::domain::Observed::Unrecognized { raw } => raw.clone(),
     };
-    let code = match result.get("resultCode") {
-        Some(serde_json::Value::String(code)) => code.clone(),
-        _ => {
-            return Err(UpstreamError::Malformed(
-                "result.resultCode is missing or not a string".into(),
-            ));
-        }
-    };
-    let as_text = |v: Option<&serde_json::Value>| match v {
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
-    };
-    let status = as_text(result.get("resultStatus"));
-    let message = as_text(result.get("resultMessage"));
     Ok(ResultEnvelope {
-        code,
-        status,
-        message,
+        code: envelope.result_code.value().cloned(),
+        code_text: text(&envelope.result_code),
+        status: text(&envelope.result_status),
+        message: text(&envelope.result_message),
         root,
     })
 }
 
 /// A checkresult body, parsed once: its `result` fields and the whole tree.
 struct ResultEnvelope {
-    code: String,
+    /// `resultCode` when it is a string.
+    code: Option<String>,
+    /// `resultCode` as text (the JSON text of another type; empty when absent).
+    code_text: String,
     status: String,
     message: String,
     root: serde_json::Value,
@@ -776,6 +769,15 @@ mod tests {
         assert!(read_result(br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"}}"#).is_ok());
         // A byte order mark is skipped, as Evaluate skips it.
         assert!(read_result(b"\xef\xbb\xbf{\"result\":{\"resultCode\":\"SUCCESS\"}}").is_ok());
+        // A result envelope without a string code is the engine's to judge, as in Evaluate.
+        for codeless in [
+            &b"{\"result\":{}}"[..],
+            b"{\"result\":{\"resultCode\":5}}",
+            b"{\"result\":{\"resultCode\":null,\"resultStatus\":\"S\"}}",
+        ] {
+            let envelope = read_result(codeless).unwrap();
+            assert_eq!(envelope.code, None, "{}", String::from_utf8_lossy(codeless));
+        }
         // A repeated key has no single meaning: refused, whichever value comes last.
         for repeated in [
             &br#"{"result":{"resultCode":"SYSTEM_ERROR","resultCode":"SUCCESS"},"x":1}"#[..],
@@ -792,8 +794,6 @@ mod tests {
             br#"{"result":["SUCCESS"]}"#,
             br#"{"result":null}"#,
             b"{}",
-            b"{\"result\":{}}",
-            b"{\"result\":{\"resultCode\":5}}",
             b"<html>",
             b"{\"result\":{\"resultCode\":\"SUCC",
         ] {

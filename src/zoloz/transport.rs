@@ -91,6 +91,7 @@ impl Transport {
             .connect_timeout(connect_timeout)
             .pool_idle_timeout(IDLE_TIMEOUT)
             .tcp_nodelay(true)
+            .http1_title_case_headers()
             // A signed POST is never replayed to another location.
             .redirect(reqwest::redirect::Policy::none());
         match proxy {
@@ -593,7 +594,11 @@ async fn handshake<T>(io: T) -> Result<Connection, UpstreamError>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let (sender, connection) = http1::handshake(io)
+    // Header names as ZOLOZ's SDK writes them (`Client-Id`, `Request-Time`, `Signature`): HTTP
+    // says case does not matter, but not every peer agrees.
+    let (sender, connection) = http1::Builder::new()
+        .title_case_headers(true)
+        .handshake(io)
         .await
         .map_err(|e| transport(error_chain(&e)))?;
     Ok(Connection {

@@ -114,7 +114,13 @@ fn approvable(product: Product, body: &Value) -> bool {
         Product::IdRecognition => {
             let spoof_ok = match p("/extInfo/spoofResult") {
                 None | Some(Value::Null) => true,
-                Some(Value::Object(checks)) => checks.values().all(|v| v.as_str() == Some("Y")),
+                // The Required checks must be there; every check present must pass.
+                Some(Value::Object(checks)) => {
+                    ["TAMPER_CHECK", "MATERIAL_CHECK", "SCREEN_RECAPTURE_CHECK"]
+                        .iter()
+                        .all(|name| checks.contains_key(*name))
+                        && checks.values().all(|v| v.as_str() == Some("Y"))
+                }
                 Some(_) => false,
             };
             let deeper = p("/extInfo/deeperResult");
@@ -174,16 +180,29 @@ fn relevant(product: Product, pointer: &str) -> bool {
 }
 
 /// The decision, or `None` when the body maps to an error.
-fn decision(product: Product, body: &[u8]) -> Option<Decision> {
+fn verdict(product: Product, body: &[u8]) -> Option<zoloz_verdict::domain::Verdict> {
     let parsed = parse(product, body, true).ok()?;
-    evaluate(&parsed.facts, &Policy::default_table())
-        .ok()
-        .map(|v| v.decision)
+    evaluate(&parsed.facts, &Policy::default_table()).ok()
+}
+
+fn decision(product: Product, body: &[u8]) -> Option<Decision> {
+    verdict(product, body).map(|v| v.decision)
 }
 
 fn check(product: Product, body: &Value) -> Result<(), TestCaseError> {
     let bytes = serde_json::to_vec(body).unwrap();
-    if decision(product, &bytes) == Some(Decision::Approved) {
+    let verdict = verdict(product, &bytes);
+    // A detected attack (any non-retryable REJECT reason) is never answered EXPIRED.
+    if let Some(v) = verdict.as_ref().filter(|v| v.decision == Decision::Expired) {
+        prop_assert!(
+            !v.reasons
+                .iter()
+                .any(|r| r.effect == zoloz_verdict::domain::Effect::Reject && !r.retryable),
+            "{product} EXPIRED beside a non-retryable REJECT reason: {:?} for {body}",
+            v.reason_codes()
+        );
+    }
+    if verdict.map(|v| v.decision) == Some(Decision::Approved) {
         prop_assert!(
             approvable(product, body),
             "{product} approved without evidence or with a blocking signal: {body}"

@@ -151,6 +151,13 @@ fn rows() -> Vec<Row> {
     // ---- SESSION_EXPIRED
     row("face capture: state VoidTimeout", FaceCapture, j(set(fc(), "/faceCaptureResult", json!("VoidTimeout"))), d(), v(Expired, true, &[SessionExpired]));
     row("connect: state VoidTimeout", Connect, j(set(cn(), "/connectResult", json!("VoidTimeout"))), d(), v(Expired, true, &[SessionExpired]));
+    // A non-retryable REJECT reason beats EXPIRED: a detected attacker is never told to try again.
+    row("face capture: VoidTimeout with faceAttack true", FaceCapture, j(set(set(fc(), "/faceCaptureResult", json!("VoidTimeout")), "/extInfo/faceAttack", json!(true))), d(), v(Rejected, false, &[LivenessAttack, SessionExpired]));
+    row("connect: VoidTimeout with faceAttack true", Connect, j(set(set(cn(), "/connectResult", json!("VoidTimeout")), "/extFaceInfo/faceAttack", json!(true))), d(), v(Rejected, false, &[LivenessAttack, SessionExpired]));
+    row("connect: VoidTimeout with a deepfake", Connect, j(set(set(cn(), "/connectResult", json!("VoidTimeout")), "/extFaceInfo/deeperResult", json!("Fail"))), d(), v(Rejected, false, &[DeepfakeDetected, SessionExpired]));
+    row("face capture: VoidTimeout with riskLevel 3", FaceCapture, j(set(set(fc(), "/faceCaptureResult", json!("VoidTimeout")), "/extInfo/deviceRisk/riskLevel", json!(3))), d(), v(Rejected, false, &[DeviceRiskHigh, SessionExpired]));
+    // A retryable one does not: the session still expired.
+    row("face capture: VoidTimeout with qualityPassed false", FaceCapture, j(set(set(fc(), "/faceCaptureResult", json!("VoidTimeout")), "/extInfo/qualityPassed", json!(false))), d(), v(Expired, true, &[SessionExpired, FaceQualityFailed]));
 
     // ---- CAPTURE_FAILED
     row("face capture: state Failure", FaceCapture, j(set(fc(), "/faceCaptureResult", json!("Failure"))), d(), v(Rejected, true, &[CaptureFailed]));
@@ -250,6 +257,16 @@ fn rows() -> Vec<Row> {
     row("id recognition: SECURITY_FEATURE_CHECK N", IdRecognition, spoof("SECURITY_FEATURE_CHECK", json!("N")), d(), v(Rejected, false, &[DocSecurityFeatureFailed]));
     row("id recognition: MATERIAL_CHECK N with BLUR: every reject retryable", IdRecognition, j(set(id_failed(Some("BLUR")), "/extInfo/spoofResult/MATERIAL_CHECK", json!("N"))), d(), v(Rejected, true, &[DocBlurred, DocMaterialCheckFailed]));
     row("id recognition: MATERIAL_CHECK N with TAMPER_CHECK N: not retryable", IdRecognition, j(set(set(id(), "/extInfo/spoofResult/MATERIAL_CHECK", json!("N")), "/extInfo/spoofResult/TAMPER_CHECK", json!("N"))), d(), v(Rejected, false, &[DocTampered, DocMaterialCheckFailed]));
+    // With spoofResult present, the three Required checks must be there; the two Optional ones may be absent.
+    let without = |checks: &[&str]| j(checks.iter().fold(id(), |body, check| del(body, &format!("/extInfo/spoofResult/{check}"))));
+    row("id recognition: spoofResult without TAMPER_CHECK", IdRecognition, without(&["TAMPER_CHECK"]), d(), v(ReviewRequired, false, &[IncompleteResult]));
+    row("id recognition: spoofResult without MATERIAL_CHECK", IdRecognition, without(&["MATERIAL_CHECK"]), d(), v(ReviewRequired, false, &[IncompleteResult]));
+    row("id recognition: spoofResult without SCREEN_RECAPTURE_CHECK", IdRecognition, without(&["SCREEN_RECAPTURE_CHECK"]), d(), v(ReviewRequired, false, &[IncompleteResult]));
+    row("id recognition: spoofResult without the Optional checks", IdRecognition, without(&["INFORMATION_CHECK", "SECURITY_FEATURE_CHECK"]), d(), v(Approved, false, &[]));
+    row("id recognition: spoofResult empty", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!({}))), d(), v(ReviewRequired, false, &[IncompleteResult, IncompleteResult, IncompleteResult]));
+    row("id recognition: spoofResult absent (no spoof check ran)", IdRecognition, j(del(id(), "/extInfo/spoofResult")), d(), v(Approved, false, &[]));
+    row("id recognition: spoofResult null (no spoof check ran)", IdRecognition, j(set(id(), "/extInfo/spoofResult", Value::Null)), d(), v(Approved, false, &[]));
+    row("id recognition: TAMPER_CHECK missing, MATERIAL_CHECK N", IdRecognition, j(set(del(id(), "/extInfo/spoofResult/TAMPER_CHECK"), "/extInfo/spoofResult/MATERIAL_CHECK", json!("N"))), d(), v(Rejected, true, &[DocMaterialCheckFailed, IncompleteResult]));
     row("id recognition: unknown spoof check Y is kept and passes", IdRecognition, spoof("HOLOGRAM_CHECK", json!("Y")), d(), v(Approved, false, &[]));
     row("id recognition: unknown spoof check N", IdRecognition, spoof("HOLOGRAM_CHECK", json!("N")), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("id recognition: spoof value other than Y/N", IdRecognition, spoof("TAMPER_CHECK", json!("U")), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
@@ -268,9 +285,9 @@ fn rows() -> Vec<Row> {
     row("face compare: samePerson false, a quality missing", FaceCompare, j(set(del(fcmp(), "/face1ImageQualityResult"), "/samePerson", json!(false))), d(), v(ReviewRequired, false, &[IncompleteResult]));
     row("face compare: samePerson false, a quality not PASS or FAIL", FaceCompare, j(set(set(fcmp(), "/face2ImageQualityResult", json!("pass")), "/samePerson", json!(false))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     // The known checks are read first: 40 others before a TAMPER_CHECK N cannot push it out.
-    row("id recognition: TAMPER_CHECK N after more checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).chain([("TAMPER_CHECK".to_string(), json!("N"))]).collect::<serde_json::Map<_, _>>()))), d(), v(Rejected, false, &[DocTampered, UnrecognizedUpstreamValue]));
+    row("id recognition: TAMPER_CHECK N after more checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).chain([("TAMPER_CHECK".to_string(), json!("N"))]).collect::<serde_json::Map<_, _>>()))), d(), v(Rejected, false, &[DocTampered, UnrecognizedUpstreamValue, IncompleteResult, IncompleteResult]));
     row("id recognition: a spoof check present as null", IdRecognition, spoof("TAMPER_CHECK", Value::Null), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
-    row("id recognition: more spoof checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).collect::<serde_json::Map<_, _>>()))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("id recognition: more spoof checks than the service reads", IdRecognition, j(set(id(), "/extInfo/spoofResult", json!((0..40).map(|i| (format!("CHECK_{i}"), json!("Y"))).collect::<serde_json::Map<_, _>>()))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue, IncompleteResult, IncompleteResult, IncompleteResult]));
     row("face compare: score missing (no threshold)", FaceCompare, j(del(fcmp(), "/score")), d(), v(Approved, false, &[]));
     row("connect: older api (no connectResult) approves", Connect, fixture("connect-older-api.json"), d(), v(Approved, false, &[]));
     // A state present as null is not the older API's absent state: its rule of evidence does not apply.
@@ -296,6 +313,9 @@ fn rows() -> Vec<Row> {
     row("id recognition: transactionId longer than any id (129)", IdRecognition, j(set(id(), "/transactionId", json!("G".repeat(129)))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("face compare: transactionId null (absent: no binding to check)", FaceCompare, j(set(fcmp(), "/transactionId", Value::Null)), d(), v(Approved, false, &[]));
     row("all: resultCode in lower case", FaceCompare, j(set(fcmp(), "/result/resultCode", json!("success"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("all: only resultStatus S and connectResult Success", Connect, br#"{"result":{"resultStatus":"S"},"connectResult":"Success"}"#.to_vec(), d(), v(ReviewRequired, false, &[IncompleteResult]));
+    row("all: resultCode 0", IdRecognition, j(set(id(), "/result/resultCode", json!(0))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
+    row("all: resultCode null", FaceCapture, j(set(fc(), "/result/resultCode", Value::Null)), d(), v(ReviewRequired, false, &[IncompleteResult]));
     row("all: resultCode not a string", FaceCompare, j(set(fcmp(), "/result/resultCode", json!(200))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("all: SUCCESS with resultStatus F", Connect, j(set(cn(), "/result/resultStatus", json!("F"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
     row("face capture: unknown state", FaceCapture, j(set(fc(), "/faceCaptureResult", json!("Succeeded"))), d(), v(ReviewRequired, false, &[UnrecognizedUpstreamValue]));
@@ -356,6 +376,17 @@ fn rows() -> Vec<Row> {
     row("all: repeated spoof check", IdRecognition, br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S"},"extInfo":{"recognitionResult":"Y","spoofResult":{"TAMPER_CHECK":"N","TAMPER_CHECK":"Y"}}}"#.to_vec(), d(), err(ErrorReason::UpstreamMalformedResponse));
 
     rows
+}
+
+/// The rows decided under the built-in default policy (name, product, body): what the service,
+/// Evaluate and `explain` all decide with when no policy is named.
+pub fn default_policy_rows() -> Vec<(&'static str, Product, Vec<u8>)> {
+    let default = Policy::default_table();
+    rows()
+        .into_iter()
+        .filter(|row| row.policy.version() == default.version())
+        .map(|row| (row.name, row.product, row.body))
+        .collect()
 }
 
 /// Parse and evaluate, as the service and `explain` do.

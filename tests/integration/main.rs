@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod agreement;
 mod audit_trail;
 mod client;
 mod engine_policy;
@@ -12,7 +13,9 @@ mod engine_table;
 mod explain_cli;
 mod get_cli;
 mod harness;
+mod header_names;
 mod hostile;
+mod key_rotation;
 #[path = "../support/names.rs"]
 mod names;
 mod observability;

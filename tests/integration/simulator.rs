@@ -273,8 +273,45 @@ async fn authentication_test_echoes_the_posted_json() {
     assert!(client.verifies(AUTH_TEST, &reply));
     assert_eq!(
         std::str::from_utf8(&reply.body).unwrap(),
-        r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"success"},"title":"hello","description":"just for demonstration."}"#
+        r#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"{\"title\":\"hello\",\"description\":\"just for demonstration.\"}"},"title":"hello","description":"just for demonstration."}"#
     );
+    // What ZOLOZ's SDK reads: status S, code SUCCESS, and the posted JSON back from
+    // resultMessage, in each mode (sealed answers opened first).
+    let secret = SecretKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
+    let mut config = vector_keys().config(CLIENT_ID);
+    config.aksk = Some(("AK-ECHO".into(), secret.clone()));
+    let aksk_sim = start(config).await;
+    let aksk_client = Client::new(aksk_sim.base_url(), &vector_keys());
+    for (client, options) in [
+        (&client, Options::default()),
+        (
+            &client,
+            Options {
+                encrypt: true,
+                ..Options::default()
+            },
+        ),
+        (
+            &aksk_client,
+            Options {
+                auth: Auth::Aksk("AK-ECHO", &secret),
+                ..Options::default()
+            },
+        ),
+    ] {
+        let reply = client.post(AUTH_TEST, br#"{"foo":"bar"}"#, options).await;
+        let json = if options.encrypt {
+            client.open(&reply)
+        } else {
+            reply.json()
+        };
+        assert_eq!(json["result"]["resultStatus"], "S");
+        assert_eq!(json["result"]["resultCode"], "SUCCESS");
+        let echoed: Value =
+            serde_json::from_str(json["result"]["resultMessage"].as_str().unwrap()).unwrap();
+        assert_eq!(echoed, json!({"foo": "bar"}));
+    }
+    aksk_sim.shutdown().await;
     sim.shutdown().await;
 }
 
@@ -1084,6 +1121,41 @@ async fn the_binary_takes_keys_aksk_and_recordings_from_flags() {
         )
         .await;
     assert_eq!(reply.code(), "SUCCESS");
+    terminate(child).await;
+
+    // A rotated key: answers signed with the version-2 key, named in the Signature header (the
+    // vectors' merchant pair stands in for ZOLOZ's second key).
+    let rotated = vector_path("merchant_private.pk8.b64");
+    let version_flag = format!("2={}", rotated.display());
+    let (child, base) = spawn_binary(&[
+        "--listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--merchant-public-key".as_ref(),
+        merchant_public.as_os_str(),
+        "--zoloz-private-key".as_ref(),
+        zoloz_private.as_os_str(),
+        "--zoloz-key-version".as_ref(),
+        version_flag.as_ref(),
+        "--sign-with-key-version".as_ref(),
+        "2".as_ref(),
+    ]);
+    let client = Client::new(base, &vector_keys());
+    let reply = client.checkresult(Product::Connect, "G-ROT-1").await;
+    let header = signing::parse_signature_header(reply.header("Signature").unwrap()).unwrap();
+    assert_eq!(header.key_version.as_deref(), Some("2"));
+    assert!(
+        !client.verifies(path_of(Product::Connect), &reply),
+        "not the unversioned key"
+    );
+    signing::verify(
+        &vector_keys().merchant_public(),
+        path_of(Product::Connect),
+        CLIENT_ID,
+        reply.header("Response-Time").unwrap(),
+        &reply.body,
+        &header,
+    )
+    .unwrap();
     terminate(child).await;
 
     let output = std::process::Command::new(binary())

@@ -1,7 +1,7 @@
 //! Hand-made HTTP answers from a raw loopback socket to the real `ZolozClient`: the answers a
 //! simulator never sends. An answer whose signed headers are ambiguous (a header twice, a pair
-//! twice) is refused before anything is parsed; whether an answer is encrypted is read from
-//! `Encrypt` and `Content-Type` together (docs/protocol.md); a request the configuration
+//! twice) is refused before anything is parsed; with an `Encrypt` header, a body that is not a
+//! JSON object is decrypted whatever its `Content-Type`, and a JSON object is read as plain JSON; a request the configuration
 //! cannot build is never sent and never retried.
 
 use std::sync::Arc;
@@ -210,7 +210,7 @@ async fn ambiguous_signed_headers_are_refused() {
 }
 
 #[tokio::test]
-async fn encrypted_or_not_is_read_from_encrypt_and_content_type() {
+async fn encrypted_or_not_is_read_from_the_body_under_encrypt() {
     // A gateway's plain JSON error to an encrypted request, with an Encrypt header left on it:
     // its own code (SYSTEM_ERROR, retried), not a body that does not decrypt.
     let error =
@@ -234,8 +234,31 @@ async fn encrypted_or_not_is_read_from_encrypt_and_content_type() {
     assert!(err.to_string().contains("SYSTEM_ERROR"), "{err}");
     assert_eq!(calls.load(Ordering::SeqCst), 3, "SYSTEM_ERROR is retried");
 
-    // An encrypted answer (text/plain) still opens, and one without Content-Type too.
-    for content_type in [Some("text/plain; charset=UTF-8"), None] {
+    // The same plain error labelled text/plain is still read as JSON.
+    let (base, _) = server(move || {
+        let time = now();
+        let sealed = envelope::seal(&public("merchant_public.spki.b64"), b"{}").unwrap();
+        answer(
+            &[
+                ("Content-Type", "text/plain; charset=UTF-8".into()),
+                ("Encrypt", sealed.encrypt_header),
+                ("Response-Time", time.clone()),
+                ("Signature", zoloz_signature(&time, error)),
+            ],
+            error,
+        )
+    })
+    .await;
+    let err = call(&base, rsa(), true).await.unwrap_err();
+    assert!(err.to_string().contains("SYSTEM_ERROR"), "{err}");
+
+    // An encrypted answer opens whatever its label: text/plain, none, or application/json (ZOLOZ's
+    // SDK decrypts whenever Encrypt is there and never reads Content-Type).
+    for content_type in [
+        Some("text/plain; charset=UTF-8"),
+        None,
+        Some("application/json; charset=UTF-8"),
+    ] {
         let (base, _) = server(move || {
             let time = now();
             let sealed = envelope::seal(&public("merchant_public.spki.b64"), BODY).unwrap();
@@ -256,6 +279,26 @@ async fn encrypted_or_not_is_read_from_encrypt_and_content_type() {
             "{content_type:?}"
         );
     }
+
+    // Fail closed: a sealed answer labelled application/json is checked against its signature
+    // over the received bytes before it is opened.
+    let (base, calls) = server(move || {
+        let time = now();
+        let sealed = envelope::seal(&public("merchant_public.spki.b64"), BODY).unwrap();
+        answer(
+            &[
+                ("Content-Type", "application/json; charset=UTF-8".into()),
+                ("Encrypt", sealed.encrypt_header.clone()),
+                ("Response-Time", time.clone()),
+                ("Signature", zoloz_signature(&time, b"other bytes")),
+            ],
+            sealed.body.as_bytes(),
+        )
+    })
+    .await;
+    let err = call(&base, rsa(), true).await.unwrap_err();
+    assert_eq!(err.reason(), ErrorReason::UpstreamSignatureInvalid, "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

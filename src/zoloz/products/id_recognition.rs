@@ -26,6 +26,7 @@ pub(super) fn facts(root: &Value, mismatches: &mut Vec<ShapeMismatch>) -> IdReco
         _ => (Vec::new(), 0),
     };
     IdRecognitionFacts {
+        spoof_result_present: matches!(at(root, fld::SPOOF_RESULT), Some(Value::Object(_))),
         recognition_result: string(at(root, fld::RECOGNITION_RESULT)),
         recognition_error_code: string(at(root, fld::RECOGNITION_ERROR_CODE)),
         doc_category: string(at(root, fld::DOC_CATEGORY)),

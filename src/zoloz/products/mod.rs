@@ -80,12 +80,11 @@ pub fn json_root(body: &[u8]) -> Result<Value, MalformedResponse> {
         .map_err(|e| MalformedResponse::new(format_args!("body is not json ({e})")))
 }
 
-/// Reads an already parsed response body (see [`parse`]).
-pub fn parse_value(
-    product: Product,
-    root: &Value,
-    want_images: bool,
-) -> Result<ParsedResponse, MalformedResponse> {
+/// The `result` envelope of a parsed body: the one reading of it, for fetched answers (whose
+/// failure codes are told apart before the product fields are read) and for Evaluate and
+/// `explain` alike. The body must be an object with a `result` object; what that object holds
+/// is for the engine to judge (a missing or non-string `resultCode` is a reason, not an error).
+pub fn envelope(root: &Value) -> Result<Envelope, MalformedResponse> {
     let Some(object) = root.as_object() else {
         return Err(MalformedResponse::new("body is not a json object"));
     };
@@ -96,11 +95,20 @@ pub fn parse_value(
         }
         Some(_) => return Err(MalformedResponse::new("result is not a json object")),
     }
-    let envelope = Envelope {
+    Ok(Envelope {
         result_code: read::string(read::at(root, field::RESULT_CODE)),
         result_status: read::string(read::at(root, field::RESULT_STATUS)),
         result_message: read::string(read::at(root, field::RESULT_MESSAGE)),
-    };
+    })
+}
+
+/// Reads an already parsed response body (see [`parse`]).
+pub fn parse_value(
+    product: Product,
+    root: &Value,
+    want_images: bool,
+) -> Result<ParsedResponse, MalformedResponse> {
+    let envelope = envelope(root)?;
     let mut shape_mismatches = Vec::new();
     // A `transactionId` the service cannot compare with the requested one (a number, an object,
     // a string longer than any id) binds the answer to no transaction: unrecognized, not
