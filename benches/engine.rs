@@ -1,6 +1,6 @@
 //! Micro-benchmarks of parse + decide (`cargo bench --bench engine`): a typical response (the
 //! Face Capture v1a seed sample), and a 3 MB ID Recognition response carrying two document
-//! pages, with and without decoding the images. The README quotes the figures.
+//! pages, with and without decoding the images. BENCHMARKS.md quotes the figures.
 
 // A benchmark, like a test, may panic on a broken fixture: that is a failed run, not a lost
 // verdict.

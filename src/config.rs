@@ -42,7 +42,7 @@ use crate::zoloz::client::{Auth, ClientConfig, RetryConfig, ZolozKeys};
 use crate::zoloz::keys::{PrivateKey, PublicKey};
 
 /// Every configuration key with its default and a comment: printed by `serve --help` and
-/// copied into the README (tests keep both in step with the parser).
+/// copied into docs/configuration.md (tests keep both in step with the parser).
 pub const REFERENCE: &str = include_str!("config/reference.toml");
 
 /// The name of the tenant used when a request names none and the file names no default.

@@ -20,7 +20,7 @@ use crate::simulator::{DEFAULT_CLIENT_ID, Simulator, SimulatorKeys};
 /// so a single-tenant setup needs no file at all).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The configuration file (TOML; see the README for every key).
+    /// The configuration file (TOML; docs/configuration.md lists every key).
     #[arg(long, value_name = "FILE", env = "ZOLOZ_VERDICT_CONFIG")]
     pub config: Option<PathBuf>,
     /// gRPC listen address [file: server.listen; default 0.0.0.0:50051].

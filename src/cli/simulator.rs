@@ -62,7 +62,7 @@ pub struct SimulatorArgs {
     /// How long the `slow` scenarios wait before answering, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub slow_delay_ms: u64,
-    /// Print the scenario table (Markdown, as in the README) and exit.
+    /// Print the scenario table (Markdown, as in docs/simulator.md) and exit.
     #[arg(long)]
     pub list_scenarios: bool,
 }

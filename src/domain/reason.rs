@@ -1,6 +1,6 @@
 //! The reason catalogue (docs/design.md): every [`ReasonCode`] with the products it applies
 //! to, the upstream signal it stands for, its default [`Effect`] and whether a new attempt may
-//! clear it. The README's decision table is generated from [`CATALOGUE`] (and a test checks that
+//! clear it. The decision table of docs/decision-table.md is generated from [`CATALOGUE`] (and a test checks that
 //! they agree).
 
 use std::fmt;
@@ -185,7 +185,7 @@ pub enum ReasonCode {
 pub struct CatalogueEntry {
     /// The reason.
     pub code: ReasonCode,
-    /// Its stable name, as in the README, the proto (after `REASON_CODE_`) and policy files.
+    /// Its stable name, as in the decision table, the proto (after `REASON_CODE_`) and policy files.
     pub name: &'static str,
     /// The products that report it (`all` or a list).
     pub products: &'static str,
@@ -563,7 +563,7 @@ pub struct Reason {
     pub threshold: Option<f64>,
 }
 
-/// The README's decision table, generated from [`CATALOGUE`].
+/// The decision table of docs/decision-table.md, generated from [`CATALOGUE`].
 pub fn decision_table_markdown() -> String {
     let mut out = String::from(
         "| reason code | products | upstream | default effect | retryable |\n\

@@ -1,6 +1,6 @@
 //! The scenario catalogue: every behaviour the simulator can be asked for by transaction id
 //! (`sim-<product>-<name>`), with a one-line description and the outcome the service should
-//! reach under the default policy. Tests, the fault soak and the README table all read it from
+//! reach under the default policy. Tests, the fault soak and the docs/simulator.md table all read it from
 //! here.
 //!
 //! Expected reasons list every row of the decision table (docs/design.md) that the body
@@ -242,7 +242,7 @@ pub fn find(product: Product, name: &str) -> Option<&'static Scenario> {
 }
 
 /// The catalogue as a Markdown table (product, transaction id, what it returns, expected
-/// outcome): the README's scenario list, printed by `zoloz-verdict simulator --list-scenarios`.
+/// outcome): the scenario list of docs/simulator.md, printed by `zoloz-verdict simulator --list-scenarios`.
 pub fn markdown_table() -> String {
     let mut out = String::from(
         "| product | transaction id | returns | expected (default policy) |\n\

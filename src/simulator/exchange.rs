@@ -573,7 +573,7 @@ fn resolve(product: Product, transaction_id: &str) -> Result<&'static Scenario, 
             // `sim-connect-approve.42`: the suffix only makes the id distinct.
             let name = name.split_once('.').map_or(name, |(name, _)| name);
             catalogue::find(named, name).ok_or_else(|| {
-                format!("unknown {named} scenario {name:?} (the README lists the scenarios)")
+                format!("unknown {named} scenario {name:?} (docs/simulator.md lists the scenarios)")
             })
         }
     }

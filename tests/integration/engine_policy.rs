@@ -1,4 +1,4 @@
-//! Policies: effect overrides and thresholds change the decision as the README documents; the
+//! Policies: effect overrides and thresholds change the decision as docs/decision-table.md documents; the
 //! fail-safe floor cannot be lowered; the version hash is stable (same content, same hash,
 //! whatever the order, formatting or name) and pinned for the built-in table.
 

@@ -1,4 +1,4 @@
-//! The decision table as a table test: one named row per line of the README's decision table, per
+//! The decision table as a table test: one named row per line of the decision table (docs/decision-table.md), per
 //! result code of each product's API table, per seed sample, and per clarification of the
 //! fail-safe rule. Each row asserts the decision, `retryable` and the reason codes (in verdict
 //! order), or the error reason.

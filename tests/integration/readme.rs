@@ -1,5 +1,8 @@
-//! The README agrees with the code: its decision table is the one the reason catalogue
-//! generates (`UPDATE_README=1 cargo test readme` rewrites it), and its policy example loads.
+//! The documentation agrees with the code and stands on its own: the decision table in
+//! `docs/decision-table.md` is the one the reason catalogue generates (`UPDATE_README=1 cargo
+//! test readme` rewrites it), its policy example loads, `docs/configuration.md` carries the
+//! parser's reference, every error reason and metric is documented, every link between the
+//! documents resolves inside the repository, and the front door stays short.
 
 use zoloz_verdict::config::parse_policies;
 use zoloz_verdict::domain::reason::decision_table_markdown;
@@ -9,29 +12,31 @@ use crate::harness::root;
 const BEGIN: &str = "<!-- decision-table:begin";
 const END: &str = "<!-- decision-table:end -->";
 
-fn readme() -> String {
-    std::fs::read_to_string(root().join("README.md")).unwrap()
+fn doc(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap()
 }
+
+const DECISION_TABLE: &str = "docs/decision-table.md";
 
 #[test]
 fn decision_table_matches_the_catalogue() {
-    let text = readme();
+    let text = doc(DECISION_TABLE);
     let start = text
         .find(BEGIN)
-        .expect("README has a decision-table:begin marker");
+        .expect("the decision table has a decision-table:begin marker");
     let body_start = start + text[start..].find("-->\n").unwrap() + "-->\n".len();
     let end = text
         .find(END)
-        .expect("README has a decision-table:end marker");
+        .expect("the decision table has a decision-table:end marker");
     let generated = decision_table_markdown();
     if text[body_start..end] != generated {
         if std::env::var_os("UPDATE_README").is_some() {
             let updated = format!("{}{generated}{}", &text[..body_start], &text[end..]);
-            std::fs::write(root().join("README.md"), updated).unwrap();
+            std::fs::write(root().join(DECISION_TABLE), updated).unwrap();
             return;
         }
         panic!(
-            "the README's decision table differs from the catalogue (src/domain/reason.rs); \
+            "docs/decision-table.md differs from the catalogue (src/domain/reason.rs); \
              run `UPDATE_README=1 cargo test readme` and review the diff\n\nexpected:\n{generated}"
         );
     }
@@ -42,24 +47,24 @@ fn decision_table_matches_the_catalogue() {
 
 #[test]
 fn policy_example_loads() {
-    let text = readme();
+    let text = doc(DECISION_TABLE);
     let section = &text[text.find("## Policies").expect("a Policies section")..];
     let block = section
         .split("```toml\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("a toml example in the Policies section");
-    let set = parse_policies(block, "README.md").unwrap();
+    let set = parse_policies(block, DECISION_TABLE).unwrap();
     assert!(set.get("standard").is_some());
 }
 
 #[test]
 fn configuration_reference_matches_the_parser_reference() {
-    let text = readme();
+    let text = doc("docs/configuration.md");
     let begin = "<!-- config-reference:begin (src/config/reference.toml) -->\n```toml\n";
     let start = text
         .find(begin)
-        .expect("README has the config-reference markers")
+        .expect("docs/configuration.md has the config-reference markers")
         + begin.len();
     let end = text[start..]
         .find("```\n<!-- config-reference:end -->")
@@ -74,20 +79,130 @@ fn configuration_reference_matches_the_parser_reference() {
 
 #[test]
 fn every_error_reason_and_metric_is_documented() {
-    let text = readme();
+    let errors = doc("docs/api.md");
     for reason in zoloz_verdict::error::ErrorReason::ALL {
         assert!(
-            text.contains(&format!("`{}`", reason.as_str())),
-            "{reason} is not in the README's error table"
+            errors.contains(&format!("`{}`", reason.as_str())),
+            "{reason} is not in the error table of docs/api.md"
         );
     }
+    let operations = doc("docs/operations.md");
     let metrics = zoloz_verdict::telemetry::metrics::Metrics::new().encode();
     for line in metrics.lines().filter(|l| l.starts_with("# HELP ")) {
         let name = line.split_whitespace().nth(2).unwrap();
         let documented = name.trim_end_matches("_total");
         assert!(
-            text.contains(&format!("`{documented}")),
-            "metric {name} is not in the README's metrics table"
+            operations.contains(&format!("`{documented}")),
+            "metric {name} is not in the metrics table of docs/operations.md"
         );
+    }
+}
+
+/// The Markdown documents of the repository: the README, BENCHMARKS.md and `docs/`.
+fn documents() -> Vec<std::path::PathBuf> {
+    let mut paths = vec![root().join("README.md"), root().join("BENCHMARKS.md")];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+/// The anchors GitHub makes of a document's headings.
+fn anchors(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim().to_lowercase();
+        out.push(
+            title
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect(),
+        );
+    }
+    out
+}
+
+#[test]
+fn every_link_between_documents_resolves_inside_the_repository() {
+    let link = regex_lite_links();
+    let mut broken = Vec::new();
+    for path in documents() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let dir = path.parent().unwrap();
+        for target in link(&text) {
+            if target.starts_with("http://") || target.starts_with("https://") {
+                continue;
+            }
+            let (file, anchor) = match target.split_once('#') {
+                Some((file, anchor)) => (file, Some(anchor)),
+                None => (target.as_str(), None),
+            };
+            let resolved = if file.is_empty() {
+                path.clone()
+            } else {
+                dir.join(file)
+            };
+            let name = path.strip_prefix(root()).unwrap().display().to_string();
+            let Ok(resolved) = resolved.canonicalize() else {
+                broken.push(format!("{name}: {target} (no such file)"));
+                continue;
+            };
+            if !resolved.starts_with(root().canonicalize().unwrap()) {
+                broken.push(format!("{name}: {target} (outside the repository)"));
+                continue;
+            }
+            if let Some(anchor) = anchor
+                && resolved.extension().is_some_and(|e| e == "md")
+                && !anchors(&std::fs::read_to_string(&resolved).unwrap())
+                    .iter()
+                    .any(|a| a == anchor)
+            {
+                broken.push(format!("{name}: {target} (no such heading)"));
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// The targets of the Markdown links `[text](target)` outside code.
+fn regex_lite_links() -> impl Fn(&str) -> Vec<String> {
+    |text: &str| {
+        let mut out = Vec::new();
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            }
+            if fenced {
+                continue;
+            }
+            let mut rest = line;
+            while let Some(at) = rest.find("](") {
+                let after = &rest[at + 2..];
+                let Some(end) = after.find(')') else { break };
+                out.push(after[..end].trim().to_string());
+                rest = &after[end..];
+            }
+        }
+        out
+    }
+}
+
+#[test]
+fn the_front_doors_stay_short() {
+    for (path, most) in [("README.md", 300), ("BENCHMARKS.md", 300)] {
+        let lines = doc(path).lines().count();
+        assert!(lines <= most, "{path} has {lines} lines (at most {most})");
     }
 }

@@ -1,7 +1,7 @@
 //! The ZOLOZ simulator on real loopback ports, driven by hand-signed requests (the signer of
 //! `zoloz::signing`, not the service's client): both signature directions, `RSA_AES`, AK/SK,
 //! scripted and fault scenarios, recorded responses, counts, every catalogue scenario, h2c,
-//! concurrency, graceful shutdown, the real binary and the README's scenario table.
+//! concurrency, graceful shutdown, the real binary and the scenario table of docs/simulator.md.
 
 use std::io::BufRead as _;
 use std::path::Path;
@@ -1171,19 +1171,19 @@ async fn the_binary_takes_keys_aksk_and_recordings_from_flags() {
 }
 
 #[test]
-fn the_readme_lists_every_scenario() {
+fn the_simulator_page_lists_every_scenario() {
     const BEGIN: &str = "<!-- simulator-scenarios:begin -->\n";
     const END: &str = "<!-- simulator-scenarios:end -->";
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let start = readme
+    let page = std::fs::read_to_string(root().join("docs/simulator.md")).unwrap();
+    let start = page
         .find(BEGIN)
-        .expect("README has the scenario table markers")
+        .expect("docs/simulator.md has the scenario table markers")
         + BEGIN.len();
-    let end = readme[start..].find(END).unwrap() + start;
+    let end = page[start..].find(END).unwrap() + start;
     assert_eq!(
-        &readme[start..end],
+        &page[start..end],
         markdown_table(),
-        "the README's scenario table is stale: paste the output of \
+        "the scenario table of docs/simulator.md is stale: paste the output of \
          `cargo run -- simulator --list-scenarios` between the markers"
     );
 }
