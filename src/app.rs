@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tonic_health::ServingStatus;
 
 use crate::audit::{self, Audit, Source};
+use crate::callers::Caller;
 use crate::config::Config;
 use crate::domain::ids::{BizId, TransactionId};
 use crate::domain::{
@@ -160,6 +161,7 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     fn answer(
         &self,
+        caller: &Caller,
         tenant: &str,
         product: Product,
         transaction_id: &str,
@@ -193,6 +195,7 @@ impl Core {
             if self.audit.enabled() {
                 let trace_id = crate::telemetry::current_trace_id();
                 self.audit.write(&audit::Entry {
+                    caller: caller.name,
                     tenant,
                     product,
                     transaction_id,
@@ -355,6 +358,7 @@ impl Backend for Core {
     async fn get(
         &self,
         query: &VerdictQuery,
+        caller: &Caller,
         deadline: Instant,
     ) -> Result<pb::VerificationResult, ServiceError> {
         let tenant = self.tenant(query.tenant.as_deref())?;
@@ -370,6 +374,7 @@ impl Backend for Core {
         // A cached result is re-evaluated under the policy asked for; it never has images.
         let from_cache = |cached: &Cached| {
             self.answer(
+                caller,
                 &tenant.name,
                 query.product,
                 transaction_id,
@@ -406,6 +411,7 @@ impl Backend for Core {
             self.cache.insert(key.clone(), Arc::clone(&fetched.cached));
         }
         self.answer(
+            caller,
             &tenant.name,
             query.product,
             transaction_id,
@@ -417,7 +423,11 @@ impl Backend for Core {
         )
     }
 
-    fn evaluate(&self, query: EvaluateQuery) -> Result<pb::VerificationResult, ServiceError> {
+    fn evaluate(
+        &self,
+        query: EvaluateQuery,
+        caller: &Caller,
+    ) -> Result<pb::VerificationResult, ServiceError> {
         let tenant = match &query.tenant {
             Some(name) => Some(self.tenant(Some(name))?),
             None => self.tenants.get(&self.default_tenant),
@@ -442,6 +452,7 @@ impl Backend for Core {
         };
         let transaction_id = cached.facts.transaction_id.clone().unwrap_or_default();
         self.answer(
+            caller,
             tenant_name,
             query.product,
             &transaction_id,
@@ -498,6 +509,31 @@ fn warn_of_final_rejections_set_to_info(policies: &crate::domain::policy::Policy
                  these signals can be APPROVED"
             );
         }
+    }
+}
+
+/// A warning at every start when calls without an identity are served, and when bearer
+/// tokens would cross the network in plaintext.
+fn warn_of_open_access(config: &Config) {
+    let callers = &config.callers;
+    if callers.allows_unauthenticated() {
+        tracing::warn!(
+            callers = callers.rules().len(),
+            "allow_unauthenticated = true: calls without a known identity are served as caller \
+             \"unauthenticated\", with every tenant and images; anyone who can reach the port \
+             can read any transaction"
+        );
+    }
+    if config.server.tls.is_none()
+        && callers
+            .rules()
+            .iter()
+            .any(|c| c.identity.token_sha256.is_some())
+    {
+        tracing::warn!(
+            "bearer tokens are configured without server.tls: they cross the network in \
+             plaintext, readable by anyone on the path"
+        );
     }
 }
 
@@ -575,6 +611,7 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningService, StartError> {
     warn_of_final_rejections_set_to_info(&config.policies);
+    warn_of_open_access(config);
     let metrics = Arc::new(Metrics::new());
     let audit = Arc::new(
         match (&config.audit.enabled, &config.audit.file) {
@@ -609,6 +646,8 @@ pub async fn start(
             watch_max_wait: config.watch.max_wait,
             watch_initial_interval: config.watch.initial_interval,
             watch_max_interval: config.watch.max_interval,
+            callers: config.callers.clone(),
+            default_tenant: config.tenants.default.clone(),
         },
         Arc::clone(&metrics),
         draining_rx,

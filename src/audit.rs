@@ -46,6 +46,9 @@ impl Source {
 /// One verdict to record.
 #[derive(Debug)]
 pub struct Entry<'a> {
+    /// The configured caller that asked (`unauthenticated` when calls without an identity
+    /// are allowed).
+    pub caller: &'a str,
     /// The tenant.
     pub tenant: &'a str,
     /// The product.
@@ -90,6 +93,7 @@ pub fn record(entry: &Entry<'_>) -> Value {
         "type": "audit",
         "time": time,
         "traceId": entry.trace_id,
+        "caller": entry.caller,
         "tenant": entry.tenant,
         "product": entry.product.slug(),
         "transactionId": entry.transaction_id,
@@ -274,6 +278,7 @@ mod tests {
         let audit =
             Audit::spawn(Box::new(Stalled(Arc::clone(&released)))).count_drops_in(counter.clone());
         let entry = Entry {
+            caller: "c",
             tenant: "t",
             product: Product::Connect,
             transaction_id: "T1",
@@ -300,6 +305,7 @@ mod tests {
         let verdict = evaluate(&parsed.facts, &Policy::default_table()).unwrap();
         let redacted = redact(Product::Connect, &serde_json::from_slice(body).unwrap());
         let value = record(&Entry {
+            caller: "onboarding",
             tenant: "acme",
             product: Product::Connect,
             transaction_id: "T1",
@@ -315,6 +321,7 @@ mod tests {
         assert_eq!(value["decision"], "REJECTED");
         assert_eq!(value["reasons"][0]["code"], "LIVENESS_ATTACK");
         assert_eq!(value["source"], "cache");
+        assert_eq!(value["caller"], "onboarding");
         assert_eq!(value["time"], "1970-01-01T00:00:00Z");
         assert_eq!(value["removed"][0], "/extFaceInfo/aliveImage");
         assert!(!value.to_string().contains("AAAA"));

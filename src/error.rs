@@ -38,11 +38,16 @@ pub enum ErrorReason {
     Overloaded,
     /// The server is draining (SIGTERM): a Watch ends so another replica can take over.
     ShuttingDown,
+    /// The call carries no identity that a configured caller rule matches (no client
+    /// certificate or bearer token of a known caller).
+    CallerUnauthenticated,
+    /// The caller is known but not granted what it asks for (a tenant, images).
+    CallerNotPermitted,
 }
 
 impl ErrorReason {
     /// Every reason, for documentation tests and metrics.
-    pub const ALL: [ErrorReason; 13] = [
+    pub const ALL: [ErrorReason; 15] = [
         ErrorReason::InvalidRequest,
         ErrorReason::UnknownTenant,
         ErrorReason::UnknownPolicy,
@@ -56,6 +61,8 @@ impl ErrorReason {
         ErrorReason::UpstreamMalformedResponse,
         ErrorReason::Overloaded,
         ErrorReason::ShuttingDown,
+        ErrorReason::CallerUnauthenticated,
+        ErrorReason::CallerNotPermitted,
     ];
 
     /// The `ErrorInfo.reason` string.
@@ -74,6 +81,8 @@ impl ErrorReason {
             ErrorReason::UpstreamMalformedResponse => "UPSTREAM_MALFORMED_RESPONSE",
             ErrorReason::Overloaded => "OVERLOADED",
             ErrorReason::ShuttingDown => "SHUTTING_DOWN",
+            ErrorReason::CallerUnauthenticated => "CALLER_UNAUTHENTICATED",
+            ErrorReason::CallerNotPermitted => "CALLER_NOT_PERMITTED",
         }
     }
 }

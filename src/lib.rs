@@ -11,7 +11,8 @@
 //! | [`domain`] | nothing else | the verdict engine: facts in, verdict out; policies; pure |
 //! | [`zoloz`] | `domain`, `error` | keys, signing, `RSA_AES`, AK/SK, transport, product wire formats |
 //! | [`error`] | `domain` | the error catalogue (`ErrorInfo` reasons) |
-//! | [`config`] | `domain` | the configuration file (TOML): policies |
+//! | [`callers`] | `error` | who may call: caller identities (client certificate, bearer token) and grants |
+//! | [`config`] | `domain`, `callers` | the configuration file (TOML): policies, callers |
 //! | [`pb`] | – | the generated API types and proto3 JSON printing |
 //! | [`grpc`] | `domain`, `error`, `pb` | conversion to API types, the one error-to-status mapping |
 //! | [`cli`] | everything | the command-line front end (`sign`, `verify`, `explain`, …) |
@@ -33,6 +34,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod callers;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -25,6 +25,8 @@ pub fn code_for(reason: ErrorReason) -> Code {
         | ErrorReason::Overloaded => Code::ResourceExhausted,
         ErrorReason::UpstreamUnavailable | ErrorReason::ShuttingDown => Code::Unavailable,
         ErrorReason::UpstreamTimeout => Code::DeadlineExceeded,
+        ErrorReason::CallerUnauthenticated => Code::Unauthenticated,
+        ErrorReason::CallerNotPermitted => Code::PermissionDenied,
     }
 }
 
@@ -102,6 +104,8 @@ mod tests {
             (ErrorReason::UpstreamMalformedResponse, Code::Internal),
             (ErrorReason::Overloaded, Code::ResourceExhausted),
             (ErrorReason::ShuttingDown, Code::Unavailable),
+            (ErrorReason::CallerUnauthenticated, Code::Unauthenticated),
+            (ErrorReason::CallerNotPermitted, Code::PermissionDenied),
         ];
         assert_eq!(expected.len(), ErrorReason::ALL.len());
         for (reason, code) in expected {

@@ -69,13 +69,18 @@ pub struct RpcLabels {
     pub method: &'static str,
     /// `OK` or the error reason (`UPSTREAM_UNAVAILABLE`, …).
     pub outcome: &'static str,
+    /// The configured caller's name (`unauthenticated` for calls served without an identity,
+    /// `unidentified` for calls refused before any caller was known): never a raw identity.
+    pub caller: &'static str,
 }
 
-/// A method label.
+/// A method and caller label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     /// `get`, `watch` or `evaluate`.
     pub method: &'static str,
+    /// The configured caller's name.
+    pub caller: &'static str,
 }
 
 /// All the service's metrics.
@@ -154,13 +159,17 @@ impl Metrics {
             cache.clone(),
         );
         let rpcs = Family::<RpcLabels, Counter>::default();
-        registry.register("rpcs", "RPCs finished, by method and outcome", rpcs.clone());
+        registry.register(
+            "rpcs",
+            "RPCs finished, by method, outcome and caller",
+            rpcs.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register("in_flight", "RPCs in progress", in_flight.clone());
         let shed = Family::<MethodLabels, Counter>::default();
         registry.register(
             "shed",
-            "RPCs shed because the service was saturated",
+            "RPCs shed because the service or the caller was saturated, by method and caller",
             shed.clone(),
         );
         let audit_dropped = Counter::default();
