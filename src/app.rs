@@ -31,7 +31,7 @@ use crate::grpc::validate::{EvaluateQuery, ImageRequest, QueryOrigin, VerdictQue
 use crate::pb;
 use crate::source::cache::TtlCache;
 use crate::source::flight::SingleFlight;
-use crate::telemetry::metrics::{CacheLabels, Metrics, ReasonLabels, VerdictLabels};
+use crate::telemetry::metrics::{CacheLabels, Metrics, ProductLabels, ReasonLabels, VerdictLabels};
 use crate::zoloz::client::{CheckResultRequest, ZolozClient};
 use crate::zoloz::products;
 use crate::zoloz::redact::{Redacted, redact};
@@ -303,6 +303,53 @@ impl Core {
         }))
     }
 
+    /// Caches a terminal result, never silently replacing a held one that states different
+    /// terminal facts: ZOLOZ contradicting itself (or someone replaying an answer) is marked
+    /// as an inconsistency, counted and logged, and the marked facts are held from then on
+    /// (REVIEW_REQUIRED with UPSTREAM_INCONSISTENT). Returns what to answer with.
+    fn hold_terminal(&self, key: &Key, fetched: Arc<Cached>) -> Arc<Cached> {
+        let chosen = match self.cache.get(key) {
+            Some(held) if held.facts.same_terminal_facts(&fetched.facts) => {
+                if held.facts.inconsistency.is_some() {
+                    return held;
+                }
+                fetched
+            }
+            Some(held) => {
+                let before = held.facts.envelope.result_code.raw().unwrap_or("-");
+                let now = fetched.facts.envelope.result_code.raw().unwrap_or("-");
+                let what = if before == now {
+                    format!("resultCode {now} both times, other facts differ")
+                } else {
+                    format!("resultCode {before}, now {now}")
+                };
+                self.metrics
+                    .upstream_inconsistent
+                    .get_or_create(&ProductLabels {
+                        product: key.product.label(),
+                    })
+                    .inc();
+                tracing::warn!(
+                    product = key.product.label(),
+                    tenant = key.tenant.as_str(),
+                    transaction_id = key.transaction_id.as_str(),
+                    what = what.as_str(),
+                    "ZOLOZ answered different terminal facts for a transaction already answered: \
+                     REVIEW_REQUIRED (UPSTREAM_INCONSISTENT)"
+                );
+                let mut facts = fetched.facts.clone();
+                facts.inconsistency = Some(what);
+                Arc::new(Cached {
+                    facts,
+                    redacted: fetched.redacted.clone(),
+                })
+            }
+            None => fetched,
+        };
+        self.cache.insert(key.clone(), Arc::clone(&chosen));
+        chosen
+    }
+
     /// Fetches through the single-flight: concurrent identical requests share one call. When
     /// the flight was started by a caller with a shorter deadline and ran out of time, a caller
     /// with time left tries again under its own deadline.
@@ -398,24 +445,28 @@ impl Backend for Core {
             }
         }
         let fetched = self.fetch(tenant, &key, query, deadline).await?;
-        let verdict = evaluate(&fetched.cached.facts, policy);
+        let mut verdict = evaluate(&fetched.cached.facts, policy);
         // Terminal or not does not depend on the policy (PENDING comes from the upstream state).
         let pending = verdict.as_ref().is_ok_and(|v| !v.decision.is_terminal());
+        let mut answered = Arc::clone(&fetched.cached);
         if pending {
             // A terminal result never turns back into PENDING (its images, never cached, are
             // not available from a PENDING answer).
             if let Some(cached) = self.cache.get(&key) {
                 return from_cache(&cached);
             }
-        } else {
-            self.cache.insert(key.clone(), Arc::clone(&fetched.cached));
+        } else if verdict.is_ok() {
+            answered = self.hold_terminal(&key, answered);
+            if !Arc::ptr_eq(&answered, &fetched.cached) {
+                verdict = evaluate(&answered.facts, policy);
+            }
         }
         self.answer(
             caller,
             &tenant.name,
             query.product,
             transaction_id,
-            &fetched.cached,
+            &answered,
             &fetched.images,
             verdict,
             Source::Upstream,

@@ -55,6 +55,13 @@ pub struct ApiLabels {
     pub api: &'static str,
 }
 
+/// A product label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProductLabels {
+    /// Product label (`face_capture`, …).
+    pub product: &'static str,
+}
+
 /// Labels of cache counters.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
@@ -107,6 +114,8 @@ pub struct Metrics {
     pub shed: Family<MethodLabels, Counter>,
     /// Audit records dropped because the audit sink stalled.
     pub audit_dropped: Counter,
+    /// Terminal answers that contradicted the terminal facts held for their transaction.
+    pub upstream_inconsistent: Family<ProductLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -178,6 +187,12 @@ impl Metrics {
             "Audit records dropped because the audit sink stalled",
             audit_dropped.clone(),
         );
+        let upstream_inconsistent = Family::<ProductLabels, Counter>::default();
+        registry.register(
+            "upstream_inconsistent",
+            "Terminal answers that contradicted the terminal facts held for their transaction",
+            upstream_inconsistent.clone(),
+        );
         Self {
             registry,
             verdicts,
@@ -190,6 +205,7 @@ impl Metrics {
             in_flight,
             shed,
             audit_dropped,
+            upstream_inconsistent,
         }
     }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod binding;
 mod callers;
 mod client;
 mod engine_policy;
