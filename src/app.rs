@@ -699,6 +699,10 @@ pub async fn start(
             watch_max_interval: config.watch.max_interval,
             callers: config.callers.clone(),
             default_tenant: config.tenants.default.clone(),
+            evaluate_limits: crate::grpc::validate::EvaluateLimits {
+                max_body_bytes: config.server.max_evaluate_body_bytes,
+                max_json_elements: config.server.max_evaluate_json_elements,
+            },
         },
         Arc::clone(&metrics),
         draining_rx,

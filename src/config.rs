@@ -211,6 +211,8 @@ struct ServerFile {
     max_message_bytes: Option<usize>,
     http2_keepalive_interval: Option<HumanDuration>,
     http2_keepalive_timeout: Option<HumanDuration>,
+    max_evaluate_body_bytes: Option<usize>,
+    max_evaluate_json_elements: Option<usize>,
     tls: Option<TlsFile>,
 }
 
@@ -392,6 +394,10 @@ pub struct ServerConfig {
     pub http2_keepalive_interval: Duration,
     /// HTTP/2 keepalive ping timeout.
     pub http2_keepalive_timeout: Duration,
+    /// Largest Evaluate `response_body`, in bytes.
+    pub max_evaluate_body_bytes: usize,
+    /// Most JSON elements (values and keys) in an Evaluate `response_body`.
+    pub max_evaluate_json_elements: usize,
     /// TLS for the gRPC port.
     pub tls: Option<TlsConfig>,
 }
@@ -682,6 +688,21 @@ impl Config {
                 "server.http2_keepalive_timeout",
                 s.http2_keepalive_timeout,
                 Duration::from_secs(10),
+            )?,
+            max_evaluate_body_bytes: match s.max_evaluate_body_bytes {
+                None => 8 * 1024 * 1024,
+                Some(0) => {
+                    return Err(invalid(
+                        origin,
+                        "server.max_evaluate_body_bytes",
+                        "must be greater than 0",
+                    ));
+                }
+                Some(n) => n,
+            },
+            max_evaluate_json_elements: positive(
+                "server.max_evaluate_json_elements",
+                s.max_evaluate_json_elements.unwrap_or(100_000),
             )?,
             tls: s.tls.as_ref().map(|t| TlsConfig {
                 cert_file: t.cert_file.clone(),
@@ -1420,6 +1441,8 @@ mod tests {
             "max_message_bytes",
             "http2_keepalive_interval",
             "http2_keepalive_timeout",
+            "max_evaluate_body_bytes",
+            "max_evaluate_json_elements",
             "cert_file",
             "key_file",
             "client_ca_file",

@@ -61,6 +61,8 @@ pub struct ServiceSettings {
     pub callers: Callers,
     /// The tenant of a request that names none, when its caller has no default of its own.
     pub default_tenant: String,
+    /// How large an Evaluate body may be.
+    pub evaluate_limits: validate::EvaluateLimits,
 }
 
 /// One caller's own slots (none: only the server's limit applies).
@@ -358,7 +360,8 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         let _slot = self.admit("evaluate", &caller)?;
         // No upstream call, but the tenant's policy and Face Capture API are the tenant's:
         // a caller evaluates only under tenants it is granted.
-        let result = validate::evaluate_query(request.get_ref()).and_then(|mut q| {
+        let limits = &self.settings.evaluate_limits;
+        let result = validate::evaluate_query(request.get_ref(), limits).and_then(|mut q| {
             self.authorize(&caller, &mut q.tenant, false)?;
             self.backend.evaluate(q, &caller)
         });

@@ -14,6 +14,7 @@ mod explain_cli;
 mod get_cli;
 mod harness;
 mod hostile;
+mod memory;
 #[path = "../support/names.rs"]
 mod names;
 mod observability;

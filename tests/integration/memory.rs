@@ -1,0 +1,147 @@
+//! Memory bounded by configuration, not by callers: Evaluate bodies over their size or JSON
+//! element limit are refused with INVALID_ARGUMENT naming the limit, before anything is parsed.
+//! Measured on the real binary: two concurrent 15 MB Evaluate bodies of five million `{}`
+//! (which once took +580 MB to parse) leave the service's peak RSS (VmHWM, /proc) far below
+//! the chart's 512 MiB limit; the bound asserted is loose, for a noisy machine.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::Code;
+use tonic_types::StatusExt as _;
+use zoloz_verdict::pb;
+use zoloz_verdict::pb::verdict_service_client::VerdictServiceClient;
+
+use crate::harness::{binary, fixture, free_port, vector_path};
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+fn evaluate(body: Vec<u8>) -> pb::EvaluateVerificationResultRequest {
+    pb::EvaluateVerificationResultRequest {
+        product: pb::Product::Connect as i32,
+        response_body: body.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn large_evaluate_bodies_are_refused_without_being_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "allow_unauthenticated = true\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             metrics_listen = \"off\"\nmax_evaluate_body_bytes = 16000000\n\
+             [audit]\nenabled = false\n[tenants.default]\nclient_id = \"2089012345678900\"\n\
+             base_url = \"http://127.0.0.1:9\"\nmerchant_private_key_file = {:?}\n\
+             zoloz_public_key_file = {:?}\n",
+            vector_path("merchant_private.pk8.b64"),
+            vector_path("zoloz_public.spki.b64"),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let channel = loop {
+        if let Ok(channel) = tonic::transport::Endpoint::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+        {
+            break channel;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not serving");
+        assert!(child.try_wait().unwrap().is_none(), "serve exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let client = VerdictServiceClient::new(channel)
+        .max_encoding_message_size(64 * 1024 * 1024)
+        .max_decoding_message_size(64 * 1024 * 1024);
+
+    // An ordinary body is evaluated.
+    let ok = client
+        .clone()
+        .evaluate_verification_result(evaluate(fixture("seeds/connect.response.json")))
+        .await
+        .unwrap();
+    assert_eq!(ok.get_ref().decision(), pb::Decision::Approved);
+    let before = status_kib(pid, "VmRSS:");
+
+    // Five million `{}`: 15 MB, under the size limit set here, over the element limit.
+    let flood = {
+        let mut body = Vec::with_capacity(15_000_002);
+        body.push(b'[');
+        for i in 0..5_000_000 {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"{}");
+        }
+        body.push(b']');
+        body
+    };
+    let calls = (0..2).map(|_| {
+        let mut client = client.clone();
+        let request = evaluate(flood.clone());
+        tokio::spawn(async move { client.evaluate_verification_result(request).await })
+    });
+    for call in calls {
+        let status = call.await.unwrap().unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let violations = status.get_details_bad_request().unwrap().field_violations;
+        assert_eq!(violations[0].field, "response_body");
+        assert!(
+            violations[0]
+                .description
+                .contains("server.max_evaluate_json_elements (100000)"),
+            "{violations:?}"
+        );
+    }
+    // Over the size limit: named too.
+    let mut oversized = b"{\"result\":{\"resultCode\":\"SUCCESS\"},\"pad\":\"".to_vec();
+    oversized.resize(16_000_100, b'a');
+    oversized.extend_from_slice(b"\"}");
+    let status = client
+        .clone()
+        .evaluate_verification_result(evaluate(oversized))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("server.max_evaluate_body_bytes"),
+        "{}",
+        status.message()
+    );
+
+    let peak = status_kib(pid, "VmHWM:");
+    println!(
+        "memory: VmRSS before the floods {} MiB, VmHWM after {} MiB",
+        before / 1024,
+        peak / 1024
+    );
+    assert!(
+        peak < 256 * 1024,
+        "peak RSS {} MiB: the floods were parsed",
+        peak / 1024
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
