@@ -699,6 +699,10 @@ pub async fn start(
             watch_max_interval: config.watch.max_interval,
             callers: config.callers.clone(),
             default_tenant: config.tenants.default.clone(),
+            response_budget: crate::grpc::budget::ResponseBudget::new(
+                config.server.max_response_bytes_in_flight,
+                config.server.send_timeout,
+            ),
             evaluate_limits: crate::grpc::validate::EvaluateLimits {
                 max_body_bytes: config.server.max_evaluate_body_bytes,
                 max_json_elements: config.server.max_evaluate_json_elements,

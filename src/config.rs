@@ -213,6 +213,8 @@ struct ServerFile {
     http2_keepalive_timeout: Option<HumanDuration>,
     max_evaluate_body_bytes: Option<usize>,
     max_evaluate_json_elements: Option<usize>,
+    max_response_bytes_in_flight: Option<usize>,
+    send_timeout: Option<HumanDuration>,
     tls: Option<TlsFile>,
 }
 
@@ -398,6 +400,10 @@ pub struct ServerConfig {
     pub max_evaluate_body_bytes: usize,
     /// Most JSON elements (values and keys) in an Evaluate `response_body`.
     pub max_evaluate_json_elements: usize,
+    /// Bytes of image-carrying answers held until written out, at most.
+    pub max_response_bytes_in_flight: usize,
+    /// How long an answer may take to be written out before it is dropped.
+    pub send_timeout: Duration,
     /// TLS for the gRPC port.
     pub tls: Option<TlsConfig>,
 }
@@ -703,6 +709,15 @@ impl Config {
             max_evaluate_json_elements: positive(
                 "server.max_evaluate_json_elements",
                 s.max_evaluate_json_elements.unwrap_or(100_000),
+            )?,
+            max_response_bytes_in_flight: positive(
+                "server.max_response_bytes_in_flight",
+                s.max_response_bytes_in_flight.unwrap_or(128 * 1024 * 1024),
+            )?,
+            send_timeout: nonzero(
+                "server.send_timeout",
+                s.send_timeout,
+                Duration::from_secs(30),
             )?,
             tls: s.tls.as_ref().map(|t| TlsConfig {
                 cert_file: t.cert_file.clone(),
@@ -1443,6 +1458,8 @@ mod tests {
             "http2_keepalive_timeout",
             "max_evaluate_body_bytes",
             "max_evaluate_json_elements",
+            "max_response_bytes_in_flight",
+            "send_timeout",
             "cert_file",
             "key_file",
             "client_ca_file",

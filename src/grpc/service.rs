@@ -63,6 +63,8 @@ pub struct ServiceSettings {
     pub default_tenant: String,
     /// How large an Evaluate body may be.
     pub evaluate_limits: validate::EvaluateLimits,
+    /// The bytes image-carrying answers may hold until written out, and the send timeout.
+    pub response_budget: super::budget::ResponseBudget,
 }
 
 /// One caller's own slots (none: only the server's limit applies).
@@ -303,10 +305,41 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         let result = async {
             let mut query = validate::get_query(request.get_ref())?;
             self.authorize(&caller, &mut query.tenant, query.images.return_images)?;
-            bounded(deadline, self.backend.get(&query, &caller, deadline)).await
+            let result = bounded(deadline, self.backend.get(&query, &caller, deadline)).await?;
+            // An image-carrying answer holds its size against the budget until written out.
+            let held = if result.images.is_empty() {
+                None
+            } else {
+                let bytes = prost::Message::encoded_len(&result);
+                let budget = &self.settings.response_budget;
+                Some(budget.reserve(bytes).ok_or_else(|| {
+                    self.metrics
+                        .shed
+                        .get_or_create(&MethodLabels {
+                            method: "get",
+                            caller: caller.name,
+                        })
+                        .inc();
+                    ServiceError::new(
+                        ErrorReason::Overloaded,
+                        format!(
+                            "image answers waiting to be read already hold the response budget \
+                             (server.max_response_bytes_in_flight, {} bytes); retry with backoff",
+                            budget.bytes()
+                        ),
+                    )
+                })?)
+            };
+            Ok((result, held))
         }
         .await;
-        self.finish("get", &caller, result).map(Response::new)
+        self.finish("get", &caller, result).map(|(result, held)| {
+            let mut response = Response::new(result);
+            if let Some(held) = held {
+                response.extensions_mut().insert(held);
+            }
+            response
+        })
     }
 
     type WatchVerificationResultStream = WatchStream;

@@ -145,3 +145,120 @@ async fn large_evaluate_bodies_are_refused_without_being_parsed() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A raw HTTP/2 client that sends one Get asking for images and never reads the answer: its
+/// receive window stays closed after the first 64 KiB. Returns the response headers' grpc-status
+/// (none: the answer is being sent) and the stream, to keep it open.
+async fn stalled_get(
+    sender: &mut h2::client::SendRequest<bytes::Bytes>,
+    addr: std::net::SocketAddr,
+    transaction_id: &str,
+) -> (Option<String>, h2::RecvStream) {
+    let mut message =
+        crate::harness::request(zoloz_verdict::domain::Product::FaceCapture, transaction_id);
+    message.image_options = Some(pb::ImageOptions {
+        return_images: true,
+        extra_images: Vec::new(),
+    });
+    let encoded = prost::Message::encode_to_vec(&message);
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(encoded.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&encoded);
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "http://{addr}/zoloz.verdict.v1.VerdictService/GetVerificationResult"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let ready = sender.clone().ready().await.unwrap();
+    *sender = ready;
+    let (response, mut send) = sender.send_request(request, false).unwrap();
+    send.send_data(frame.into(), true).unwrap();
+    let response = response.await.unwrap();
+    let status = response
+        .headers()
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, response.into_body())
+}
+
+/// Readers that never open their receive window hold image answers against the response
+/// budget, not beyond it: once it is spent, new image-carrying calls are shed with OVERLOADED
+/// while calls without images are answered; after the send timeout the stalled answers are
+/// dropped and image calls are answered again.
+#[tokio::test]
+async fn stalled_readers_are_bounded_by_the_response_budget() {
+    let service = crate::harness::spawn_service(
+        |_| {},
+        |c| {
+            c.server.max_response_bytes_in_flight = 6 * 1024 * 1024;
+            c.server.send_timeout = Duration::from_secs(2);
+        },
+    )
+    .await;
+    let tcp = tokio::net::TcpStream::connect(service.addr).await.unwrap();
+    let (mut sender, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut held = Vec::new();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let (status, stream) = stalled_get(
+            &mut sender,
+            service.addr,
+            &format!("sim-face-capture-large-images.{i}"),
+        )
+        .await;
+        statuses.push(status);
+        held.push(stream);
+    }
+    let sending = statuses.iter().filter(|s| s.is_none()).count();
+    let shed = statuses
+        .iter()
+        .filter(|s| s.as_deref() == Some("8"))
+        .count();
+    assert!(sending >= 1 && shed >= 1, "{statuses:?}");
+    assert_eq!(sending + shed, statuses.len(), "{statuses:?}");
+
+    let mut client = service.client();
+    let mut with_images = crate::harness::request(
+        zoloz_verdict::domain::Product::FaceCapture,
+        "sim-face-capture-large-images.fresh",
+    );
+    with_images.image_options = Some(pb::ImageOptions {
+        return_images: true,
+        extra_images: Vec::new(),
+    });
+    let status = client
+        .get_verification_result(with_images.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        status.get_details_error_info().unwrap().reason,
+        "OVERLOADED"
+    );
+    assert!(
+        status
+            .message()
+            .contains("server.max_response_bytes_in_flight")
+    );
+    // Calls without images are answered meanwhile.
+    let plain = crate::harness::request(
+        zoloz_verdict::domain::Product::Connect,
+        "sim-connect-approve",
+    );
+    client.get_verification_result(plain).await.unwrap();
+
+    // The send timeout drops the stalled answers: image calls are answered again.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let answered = client
+        .get_verification_result(with_images)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!answered.images.is_empty());
+    drop(held);
+}
