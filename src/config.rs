@@ -712,7 +712,7 @@ impl Config {
             )?,
             max_response_bytes_in_flight: positive(
                 "server.max_response_bytes_in_flight",
-                s.max_response_bytes_in_flight.unwrap_or(128 * 1024 * 1024),
+                s.max_response_bytes_in_flight.unwrap_or(64 * 1024 * 1024),
             )?,
             send_timeout: nonzero(
                 "server.send_timeout",

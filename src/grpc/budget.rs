@@ -19,6 +19,12 @@ use bytes::Bytes;
 use http_body::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// What an image-carrying call reserves when it is admitted, before its size is known: the
+/// budget then also bounds how many such calls are being answered at once (each holds its
+/// upstream body, its parsed tree and its images meanwhile). Adjusted to the encoded size when
+/// the answer is ready.
+pub const ADMISSION_ESTIMATE: usize = 4 * 1024 * 1024;
+
 /// Slices handed to HTTP/2 at most this large: what HTTP/2 buffers beyond a reader's window is
 /// one slice, the rest waits here.
 const SLICE: usize = 16 * 1024;
@@ -69,13 +75,44 @@ impl ResponseBudget {
         u64::from(self.total_kib) * 1024
     }
 
+    /// Makes `held` hold `bytes`: gives back what it holds beyond them, or reserves the rest
+    /// (`false` when the budget cannot hold it now).
+    pub fn resize(&self, held: &Held, bytes: usize) -> bool {
+        let want = self.kib_for(bytes) as usize;
+        let mut state = lock(&held.state);
+        let Some(permit) = state.permit.as_mut() else {
+            return false;
+        };
+        let have = permit.num_permits();
+        if want < have {
+            drop(permit.split(have - want));
+            return true;
+        }
+        if want == have {
+            return true;
+        }
+        match Arc::clone(&self.kib)
+            .try_acquire_many_owned(u32::try_from(want - have).unwrap_or(u32::MAX))
+        {
+            Ok(more) => {
+                permit.merge(more);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn kib_for(&self, bytes: usize) -> u32 {
+        u32::try_from(bytes.div_ceil(1024))
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total_kib.max(1))
+    }
+
     /// Reserves `bytes` for an answer, or `None` when the budget cannot hold it now. An
     /// answer larger than the whole budget is reserved against all of it (it is at most a gRPC
     /// message), so that it can still be sent when nothing else is.
     pub fn reserve(&self, bytes: usize) -> Option<Held> {
-        let kib = u32::try_from(bytes.div_ceil(1024))
-            .unwrap_or(u32::MAX)
-            .clamp(1, self.total_kib.max(1));
+        let kib = self.kib_for(bytes);
         let permit = Arc::clone(&self.kib).try_acquire_many_owned(kib).ok()?;
         Some(Held {
             state: Arc::new(Mutex::new(State {
@@ -196,7 +233,13 @@ mod tests {
         let a = budget.reserve(60 * 1024).unwrap();
         assert!(budget.reserve(60 * 1024).is_none(), "over the budget");
         lock(&a.state).release();
-        assert!(budget.reserve(60 * 1024).is_some());
+        let b = budget.reserve(60 * 1024).unwrap();
+        // Resized down, the rest is free again; resized up, only when it fits.
+        assert!(budget.resize(&b, 20 * 1024));
+        let c = budget.reserve(80 * 1024).unwrap();
+        assert!(!budget.resize(&b, 40 * 1024));
+        drop(c);
+        assert!(budget.resize(&b, 40 * 1024));
         // Larger than the whole budget: all of it, when free.
         let budget = ResponseBudget::new(10 * 1024, Duration::from_secs(1));
         assert!(budget.reserve(1 << 20).is_some());

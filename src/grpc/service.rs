@@ -305,30 +305,44 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         let result = async {
             let mut query = validate::get_query(request.get_ref())?;
             self.authorize(&caller, &mut query.tenant, query.images.return_images)?;
+            // An image-carrying call holds the response budget from admission (an estimate)
+            // until its answer is written out (its encoded size).
+            let budget = &self.settings.response_budget;
+            let over_budget = || {
+                self.metrics
+                    .shed
+                    .get_or_create(&MethodLabels {
+                        method: "get",
+                        caller: caller.name,
+                    })
+                    .inc();
+                ServiceError::new(
+                    ErrorReason::Overloaded,
+                    format!(
+                        "image answers being made or waiting to be read hold the response \
+                         budget (server.max_response_bytes_in_flight, {} bytes); retry with \
+                         backoff",
+                        budget.bytes()
+                    ),
+                )
+            };
+            let held = match query.images.return_images {
+                true => Some(
+                    budget
+                        .reserve(super::budget::ADMISSION_ESTIMATE)
+                        .ok_or_else(over_budget)?,
+                ),
+                false => None,
+            };
             let result = bounded(deadline, self.backend.get(&query, &caller, deadline)).await?;
-            // An image-carrying answer holds its size against the budget until written out.
-            let held = if result.images.is_empty() {
-                None
-            } else {
-                let bytes = prost::Message::encoded_len(&result);
-                let budget = &self.settings.response_budget;
-                Some(budget.reserve(bytes).ok_or_else(|| {
-                    self.metrics
-                        .shed
-                        .get_or_create(&MethodLabels {
-                            method: "get",
-                            caller: caller.name,
-                        })
-                        .inc();
-                    ServiceError::new(
-                        ErrorReason::Overloaded,
-                        format!(
-                            "image answers waiting to be read already hold the response budget \
-                             (server.max_response_bytes_in_flight, {} bytes); retry with backoff",
-                            budget.bytes()
-                        ),
-                    )
-                })?)
+            let held = match held {
+                Some(held) if !result.images.is_empty() => {
+                    if !budget.resize(&held, prost::Message::encoded_len(&result)) {
+                        return Err(over_budget());
+                    }
+                    Some(held)
+                }
+                _ => None,
             };
             Ok((result, held))
         }

@@ -262,3 +262,140 @@ async fn stalled_readers_are_bounded_by_the_response_budget() {
     assert!(!answered.images.is_empty());
     drop(held);
 }
+
+/// The hostile mix on the real binary: 200 image requests from readers that never open their
+/// receive window (on 2 connections) and two 15 MB Evaluate floods, while another caller is
+/// answered; the service's peak RSS (VmHWM) stays under 256 MiB with the default budget.
+#[tokio::test]
+async fn two_hundred_stalled_readers_and_evaluate_floods_stay_under_256_mib() {
+    let keys = crate::harness::sim_keys();
+    let sim = crate::harness::start_simulator(zoloz_verdict::simulator::SimulatorConfig::new(
+        crate::harness::CLIENT_ID,
+        keys.merchant_public(),
+        std::sync::Arc::clone(&keys.zoloz_private),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "allow_unauthenticated = true\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+             metrics_listen = \"off\"\nmax_evaluate_body_bytes = 16000000\n\
+             [audit]\nenabled = false\n[tenants.default]\nclient_id = \"{}\"\n\
+             base_url = \"{}\"\nmerchant_private_key_file = {:?}\n\
+             zoloz_public_key_file = {:?}\nmax_concurrent_upstream = 256\n",
+            crate::harness::CLIENT_ID,
+            sim.base_url(),
+            vector_path("merchant_private.pk8.b64"),
+            vector_path("zoloz_public.spki.b64"),
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let started = Instant::now();
+    let channel = loop {
+        if let Ok(channel) = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            break channel;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not serving");
+        assert!(child.try_wait().unwrap().is_none(), "serve exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut other = VerdictServiceClient::new(channel)
+        .max_encoding_message_size(64 * 1024 * 1024)
+        .max_decoding_message_size(64 * 1024 * 1024);
+    let before = status_kib(pid, "VmRSS:");
+
+    let mut senders = Vec::new();
+    for _ in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (sender, connection) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(connection);
+        senders.push(sender);
+    }
+    let stalled = (0..200).map(|i| {
+        let mut sender = senders[i % 2].clone();
+        tokio::spawn(async move {
+            stalled_get(
+                &mut sender,
+                addr,
+                &format!("sim-face-capture-large-images.r{i}"),
+            )
+            .await
+        })
+    });
+    let stalled: Vec<_> = stalled.collect();
+    let flood = {
+        let mut body = Vec::with_capacity(15_000_002);
+        body.push(b'[');
+        for i in 0..5_000_000 {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"{}");
+        }
+        body.push(b']');
+        body
+    };
+    let floods: Vec<_> = (0..2)
+        .map(|_| {
+            let mut client = other.clone();
+            let request = evaluate(flood.clone());
+            tokio::spawn(async move { client.evaluate_verification_result(request).await })
+        })
+        .collect();
+    let mut held = Vec::new();
+    let mut waiting = 0;
+    for call in stalled {
+        let (status, stream) = call.await.unwrap();
+        match status.as_deref() {
+            None => waiting += 1,
+            Some("8") => {}
+            Some(other) => panic!("grpc-status {other}"),
+        }
+        held.push(stream);
+    }
+    for flood in floods {
+        assert_eq!(
+            flood.await.unwrap().unwrap_err().code(),
+            Code::InvalidArgument
+        );
+    }
+    // Another caller is answered meanwhile.
+    let answered = other
+        .get_verification_result(crate::harness::request(
+            zoloz_verdict::domain::Product::Connect,
+            "sim-connect-approve",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answered.get_ref().decision(), pb::Decision::Approved);
+    let peak = status_kib(pid, "VmHWM:");
+    println!(
+        "memory: 200 stalled image readers ({waiting} waiting, {} shed) and two 15 MB \
+         Evaluate floods: VmRSS before {} MiB, VmHWM {} MiB",
+        200 - waiting,
+        before / 1024,
+        peak / 1024
+    );
+    assert!(waiting >= 1);
+    assert!(peak < 256 * 1024, "peak RSS {} MiB", peak / 1024);
+    drop(held);
+    let _ = child.kill();
+    let _ = child.wait();
+}
