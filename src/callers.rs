@@ -216,8 +216,10 @@ impl Callers {
 
     /// Who is calling, from the client certificate (the leaf, verified by the TLS handshake)
     /// and the `authorization` metadata value. The first rule, in configuration order, whose
-    /// every selector matches is the caller. A bearer token that no caller holds is refused
-    /// even when unauthenticated calls are allowed: it is a mistake an operator must see.
+    /// every selector matches is the caller: with a token, a rule holding that token (and, if
+    /// it names certificate names, matching the certificate); without one, a rule known by
+    /// certificate alone. A bearer token that matches no caller is refused even when
+    /// unauthenticated calls are allowed: it is a mistake an operator must see.
     pub fn identify(
         &self,
         certificate: Option<&[u8]>,
@@ -236,39 +238,29 @@ impl Callers {
             }
             _ => None,
         };
-        let mut token_known = false;
-        let mut found = None;
-        for rule in &self.rules {
+        // A token presented decides among the callers that hold it; without one, only the
+        // callers known by certificate alone can match.
+        let found = self.rules.iter().find(|rule| {
             let identity = &rule.identity;
             let token_ok = match (&identity.token_sha256, &token_hash) {
-                (None, _) => true,
-                (Some(want), Some(got)) => {
-                    let equal = bool::from(want.ct_eq(got));
-                    token_known |= equal;
-                    equal
-                }
-                (Some(_), None) => false,
+                (Some(want), Some(got)) => bool::from(want.ct_eq(got)),
+                (None, None) => true,
+                _ => false,
             };
             let cert_ok = !identity.uses_certificate()
                 || names
                     .as_ref()
                     .is_some_and(|n| identity.certificate_matches(n));
-            if found.is_none() && token_ok && cert_ok {
-                found = Some(rule);
-            }
-        }
-        if token_hash.is_some() && !token_known {
-            return Err(unauthenticated("the bearer token belongs to no caller"));
-        }
+            token_ok && cert_ok
+        });
         if let Some(rule) = found {
-            // A token presented must be this caller's: a certificate of one caller with the
-            // token of another is nobody.
-            if token_hash.is_some() && rule.identity.token_sha256.is_none() {
-                return Err(unauthenticated(
-                    "the bearer token and the client certificate belong to different callers",
-                ));
-            }
             return Ok(Arc::clone(rule));
+        }
+        if token_hash.is_some() {
+            return Err(unauthenticated(
+                "the bearer token belongs to no caller, or not to the caller of this client \
+                 certificate",
+            ));
         }
         self.unauthenticated.clone().ok_or_else(|| {
             unauthenticated(if certificate.is_some() || token_hash.is_some() {

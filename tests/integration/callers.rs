@@ -351,13 +351,13 @@ tenants = ["*"]
     ops.get_verification_result(with_token(get("v1"), TOKEN))
         .await
         .unwrap();
-    // The ops token with onboarding's certificate belongs to two callers: refused.
+    // The ops token needs the ops certificate too: with onboarding's, it is nobody.
     assert_refused(
         client
             .get_verification_result(with_token(get(""), TOKEN))
             .await,
         Code::Unauthenticated,
-        "a token and a certificate of different callers",
+        "the ops token with onboarding's certificate",
     );
 
     // A per-caller limit: onboarding may hold one Watch stream; a second is shed while
