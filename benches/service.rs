@@ -882,7 +882,8 @@ fn service_toml(
         Some(path) => format!("enabled = true\nfile = {:?}", path.display().to_string()),
     };
     format!(
-        r#"[server]
+        r#"allow_unauthenticated = true
+[server]
 listen = "127.0.0.1:{port}"
 metrics_listen = "127.0.0.1:{metrics_port}"
 [audit]

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tonic_health::ServingStatus;
 
 use crate::audit::{self, Audit, Source};
+use crate::callers::Caller;
 use crate::config::Config;
 use crate::domain::ids::{BizId, TransactionId};
 use crate::domain::{
@@ -30,7 +31,7 @@ use crate::grpc::validate::{EvaluateQuery, ImageRequest, QueryOrigin, VerdictQue
 use crate::pb;
 use crate::source::cache::TtlCache;
 use crate::source::flight::SingleFlight;
-use crate::telemetry::metrics::{CacheLabels, Metrics, ReasonLabels, VerdictLabels};
+use crate::telemetry::metrics::{CacheLabels, Metrics, ProductLabels, ReasonLabels, VerdictLabels};
 use crate::zoloz::client::{CheckResultRequest, ZolozClient};
 use crate::zoloz::products;
 use crate::zoloz::redact::{Redacted, redact};
@@ -161,6 +162,7 @@ impl Core {
     #[allow(clippy::too_many_arguments)]
     async fn answer(
         &self,
+        caller: &Caller,
         tenant: &str,
         product: Product,
         transaction_id: &str,
@@ -177,6 +179,7 @@ impl Core {
             let trace_id = crate::telemetry::current_trace_id();
             self.audit
                 .write(&audit::Entry {
+                    caller: caller.name,
                     tenant,
                     product,
                     transaction_id,
@@ -304,6 +307,53 @@ impl Core {
         }))
     }
 
+    /// Caches a terminal result, never silently replacing a held one that states different
+    /// terminal facts: ZOLOZ contradicting itself (or someone replaying an answer) is marked
+    /// as an inconsistency, counted and logged, and the marked facts are held from then on
+    /// (REVIEW_REQUIRED with UPSTREAM_INCONSISTENT). Returns what to answer with.
+    fn hold_terminal(&self, key: &Key, fetched: Arc<Cached>) -> Arc<Cached> {
+        let chosen = match self.cache.get(key) {
+            Some(held) if held.facts.same_terminal_facts(&fetched.facts) => {
+                if held.facts.inconsistency.is_some() {
+                    return held;
+                }
+                fetched
+            }
+            Some(held) => {
+                let before = held.facts.envelope.result_code.raw().unwrap_or("-");
+                let now = fetched.facts.envelope.result_code.raw().unwrap_or("-");
+                let what = if before == now {
+                    format!("resultCode {now} both times, other facts differ")
+                } else {
+                    format!("resultCode {before}, now {now}")
+                };
+                self.metrics
+                    .upstream_inconsistent
+                    .get_or_create(&ProductLabels {
+                        product: key.product.label(),
+                    })
+                    .inc();
+                tracing::warn!(
+                    product = key.product.label(),
+                    tenant = key.tenant.as_str(),
+                    transaction_id = key.transaction_id.as_str(),
+                    what = what.as_str(),
+                    "ZOLOZ answered different terminal facts for a transaction already answered: \
+                     REVIEW_REQUIRED (UPSTREAM_INCONSISTENT)"
+                );
+                let mut facts = fetched.facts.clone();
+                facts.inconsistency = Some(what);
+                Arc::new(Cached {
+                    facts,
+                    redacted: fetched.redacted.clone(),
+                })
+            }
+            None => fetched,
+        };
+        self.cache.insert(key.clone(), Arc::clone(&chosen));
+        chosen
+    }
+
     /// Fetches through the single-flight: concurrent identical requests share one call. When
     /// the flight was started by a caller with a shorter deadline and ran out of time, a caller
     /// with time left tries again under its own deadline.
@@ -359,6 +409,7 @@ impl Backend for Core {
     async fn get(
         &self,
         query: &VerdictQuery,
+        caller: &Caller,
         deadline: Instant,
     ) -> Result<pb::VerificationResult, ServiceError> {
         let tenant = self.tenant(query.tenant.as_deref())?;
@@ -374,6 +425,7 @@ impl Backend for Core {
         // A cached result is re-evaluated under the policy asked for; it never has images.
         let from_cache = async |cached: &Cached| {
             self.answer(
+                caller,
                 &tenant.name,
                 query.product,
                 transaction_id,
@@ -398,23 +450,28 @@ impl Backend for Core {
             }
         }
         let fetched = self.fetch(tenant, &key, query, deadline).await?;
-        let verdict = evaluate(&fetched.cached.facts, policy);
+        let mut verdict = evaluate(&fetched.cached.facts, policy);
         // Terminal or not does not depend on the policy (PENDING comes from the upstream state).
         let pending = verdict.as_ref().is_ok_and(|v| !v.decision.is_terminal());
+        let mut answered = Arc::clone(&fetched.cached);
         if pending {
             // A terminal result never turns back into PENDING (its images, never cached, are
             // not available from a PENDING answer).
             if let Some(cached) = self.cache.get(&key) {
                 return from_cache(&cached).await;
             }
-        } else {
-            self.cache.insert(key.clone(), Arc::clone(&fetched.cached));
+        } else if verdict.is_ok() {
+            answered = self.hold_terminal(&key, answered);
+            if !Arc::ptr_eq(&answered, &fetched.cached) {
+                verdict = evaluate(&answered.facts, policy);
+            }
         }
         self.answer(
+            caller,
             &tenant.name,
             query.product,
             transaction_id,
-            &fetched.cached,
+            &answered,
             &fetched.images,
             verdict,
             Source::Upstream,
@@ -423,7 +480,11 @@ impl Backend for Core {
         .await
     }
 
-    async fn evaluate(&self, query: EvaluateQuery) -> Result<pb::VerificationResult, ServiceError> {
+    async fn evaluate(
+        &self,
+        query: EvaluateQuery,
+        caller: &Caller,
+    ) -> Result<pb::VerificationResult, ServiceError> {
         let tenant = match &query.tenant {
             Some(name) => Some(self.tenant(Some(name))?),
             None => self.tenants.get(&self.default_tenant),
@@ -448,6 +509,7 @@ impl Backend for Core {
         };
         let transaction_id = cached.facts.transaction_id.clone().unwrap_or_default();
         self.answer(
+            caller,
             tenant_name,
             query.product,
             &transaction_id,
@@ -505,6 +567,31 @@ fn warn_of_final_rejections_set_to_info(policies: &crate::domain::policy::Policy
                  these signals can be APPROVED"
             );
         }
+    }
+}
+
+/// A warning at every start when calls without an identity are served, and when bearer
+/// tokens would cross the network in plaintext.
+fn warn_of_open_access(config: &Config) {
+    let callers = &config.callers;
+    if callers.allows_unauthenticated() {
+        tracing::warn!(
+            callers = callers.rules().len(),
+            "allow_unauthenticated = true: calls without a known identity are served as caller \
+             \"unauthenticated\", with every tenant and images; anyone who can reach the port \
+             can read any transaction"
+        );
+    }
+    if config.server.tls.is_none()
+        && callers
+            .rules()
+            .iter()
+            .any(|c| c.identity.token_sha256.is_some())
+    {
+        tracing::warn!(
+            "bearer tokens are configured without server.tls: they cross the network in \
+             plaintext, readable by anyone on the path"
+        );
     }
 }
 
@@ -586,6 +673,7 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<RunningService, StartError> {
     warn_of_final_rejections_set_to_info(&config.policies);
+    warn_of_open_access(config);
     let metrics = Arc::new(Metrics::new());
     let audit =
         Arc::new(match (&config.audit.enabled, &config.audit.file) {
@@ -620,6 +708,16 @@ pub async fn start(
             watch_max_wait: config.watch.max_wait,
             watch_initial_interval: config.watch.initial_interval,
             watch_max_interval: config.watch.max_interval,
+            callers: config.callers.clone(),
+            default_tenant: config.tenants.default.clone(),
+            response_budget: crate::grpc::budget::ResponseBudget::new(
+                config.server.max_response_bytes_in_flight,
+                config.server.send_timeout,
+            ),
+            evaluate_limits: crate::grpc::validate::EvaluateLimits {
+                max_body_bytes: config.server.max_evaluate_body_bytes,
+                max_json_elements: config.server.max_evaluate_json_elements,
+            },
         },
         Arc::clone(&metrics),
         draining_rx,

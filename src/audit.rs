@@ -113,6 +113,9 @@ impl Default for Settings {
 /// One verdict to record.
 #[derive(Debug)]
 pub struct Entry<'a> {
+    /// The configured caller that asked (`unauthenticated` when calls without an identity
+    /// are allowed).
+    pub caller: &'a str,
     /// The tenant.
     pub tenant: &'a str,
     /// The product.
@@ -141,6 +144,7 @@ struct Record<'a> {
     r#type: &'static str,
     time: String,
     trace_id: Option<&'a str>,
+    caller: &'a str,
     tenant: &'a str,
     product: &'static str,
     transaction_id: &'a str,
@@ -189,6 +193,7 @@ pub fn record_line(entry: &Entry<'_>) -> Vec<u8> {
         r#type: "audit",
         time,
         trace_id: entry.trace_id,
+        caller: entry.caller,
         tenant: entry.tenant,
         product: entry.product.slug(),
         transaction_id: entry.transaction_id,
@@ -577,6 +582,7 @@ mod tests {
 
     fn entry<'a>(verdict: &'a Verdict, redacted: &'a Redacted, id: &'a str) -> Entry<'a> {
         Entry {
+            caller: "c",
             tenant: "t",
             product: Product::Connect,
             transaction_id: id,
@@ -721,6 +727,7 @@ mod tests {
         let verdict = evaluate(&parsed.facts, &Policy::default_table()).unwrap();
         let redacted = redact(Product::Connect, &serde_json::from_slice(body).unwrap());
         let line = record_line(&Entry {
+            caller: "onboarding",
             tenant: "acme",
             product: Product::Connect,
             transaction_id: "T1",
@@ -746,6 +753,7 @@ mod tests {
         assert_eq!(value["upstream"]["resultCode"], "SUCCESS");
         assert_eq!(value["policy"]["name"], verdict.policy.name.as_str());
         assert_eq!(value["source"], "cache");
+        assert_eq!(value["caller"], "onboarding");
         assert_eq!(value["time"], "1970-01-01T00:00:00Z");
         assert_eq!(value["removed"][0], "/extFaceInfo/aliveImage");
         assert_eq!(value["body"]["extFaceInfo"]["faceAttack"], true);

@@ -34,6 +34,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::callers::{Caller, Callers, IdentityRule, TenantGrant};
 use crate::domain::{Policy, PolicyError, PolicySet, PolicySpec};
 
 use crate::zoloz::aksk::SecretKey;
@@ -185,6 +186,9 @@ struct FileConfig {
     #[serde(default)]
     audit: AuditFile,
     default_tenant: Option<String>,
+    allow_unauthenticated: Option<bool>,
+    #[serde(default)]
+    callers: Vec<CallerFile>,
     #[serde(default)]
     tenants: BTreeMap<String, TenantFile>,
     // Accepted here, read (with spans) by `parse_policies`.
@@ -207,6 +211,10 @@ struct ServerFile {
     max_message_bytes: Option<usize>,
     http2_keepalive_interval: Option<HumanDuration>,
     http2_keepalive_timeout: Option<HumanDuration>,
+    max_evaluate_body_bytes: Option<usize>,
+    max_evaluate_json_elements: Option<usize>,
+    max_response_bytes_in_flight: Option<usize>,
+    send_timeout: Option<HumanDuration>,
     tls: Option<TlsFile>,
 }
 
@@ -226,6 +234,7 @@ struct UpstreamFile {
     default_deadline: Option<HumanDuration>,
     freshness_window: Option<HumanDuration>,
     max_response_bytes: Option<usize>,
+    allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +281,26 @@ struct AuditFile {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct CallerFile {
+    name: String,
+    #[serde(default)]
+    uri_sans: Vec<String>,
+    #[serde(default)]
+    dns_sans: Vec<String>,
+    #[serde(default)]
+    common_names: Vec<String>,
+    token_sha256: Option<String>,
+    token_sha256_file: Option<PathBuf>,
+    #[serde(default)]
+    tenants: Vec<String>,
+    default_tenant: Option<String>,
+    images: Option<bool>,
+    max_in_flight: Option<usize>,
+    max_watches: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TenantFile {
     client_id: Option<String>,
     auth: Option<String>,
@@ -312,6 +341,8 @@ pub struct Overrides {
     pub zoloz_public_key_file: Option<PathBuf>,
     /// `--encrypt` / `ZOLOZ_VERDICT_ENCRYPT`.
     pub encrypt: Option<bool>,
+    /// `--allow-unauthenticated` / `ZOLOZ_VERDICT_ALLOW_UNAUTHENTICATED`.
+    pub allow_unauthenticated: Option<bool>,
 }
 
 impl Overrides {
@@ -345,6 +376,8 @@ pub struct Config {
     pub tenants: Tenants,
     /// The named policies and the default one.
     pub policies: PolicySet,
+    /// Who may call, and what each caller may ask for.
+    pub callers: Callers,
 }
 
 /// The gRPC server settings.
@@ -366,6 +399,14 @@ pub struct ServerConfig {
     pub http2_keepalive_interval: Duration,
     /// HTTP/2 keepalive ping timeout.
     pub http2_keepalive_timeout: Duration,
+    /// Largest Evaluate `response_body`, in bytes.
+    pub max_evaluate_body_bytes: usize,
+    /// Most JSON elements (values and keys) in an Evaluate `response_body`.
+    pub max_evaluate_json_elements: usize,
+    /// Bytes of image-carrying answers held until written out, at most.
+    pub max_response_bytes_in_flight: usize,
+    /// How long an answer may take to be written out before it is dropped.
+    pub send_timeout: Duration,
     /// TLS for the gRPC port.
     pub tls: Option<TlsConfig>,
 }
@@ -659,6 +700,30 @@ impl Config {
                 s.http2_keepalive_timeout,
                 Duration::from_secs(10),
             )?,
+            max_evaluate_body_bytes: match s.max_evaluate_body_bytes {
+                None => 8 * 1024 * 1024,
+                Some(0) => {
+                    return Err(invalid(
+                        origin,
+                        "server.max_evaluate_body_bytes",
+                        "must be greater than 0",
+                    ));
+                }
+                Some(n) => n,
+            },
+            max_evaluate_json_elements: positive(
+                "server.max_evaluate_json_elements",
+                s.max_evaluate_json_elements.unwrap_or(100_000),
+            )?,
+            max_response_bytes_in_flight: positive(
+                "server.max_response_bytes_in_flight",
+                s.max_response_bytes_in_flight.unwrap_or(64 * 1024 * 1024),
+            )?,
+            send_timeout: nonzero(
+                "server.send_timeout",
+                s.send_timeout,
+                Duration::from_secs(30),
+            )?,
             tls: s.tls.as_ref().map(|t| TlsConfig {
                 cert_file: t.cert_file.clone(),
                 key_file: t.key_file.clone(),
@@ -871,6 +936,7 @@ impl Config {
                 format!("names tenant {default_tenant:?}, which is not configured"),
             ));
         }
+        let callers = build_callers(origin, &file, overrides, &server, &by_name)?;
         Ok(Config {
             server,
             cache,
@@ -882,8 +948,199 @@ impl Config {
                 by_name,
             },
             policies,
+            callers,
         })
     }
+}
+
+/// The callers, checked against the tenants and the server: names unique and in the request
+/// grammar, an identity for each, certificate names only where client certificates are
+/// required, grants naming configured tenants, limits within the server's.
+fn build_callers(
+    origin: &str,
+    file: &FileConfig,
+    overrides: &Overrides,
+    server: &ServerConfig,
+    tenants: &BTreeMap<String, TenantConfig>,
+) -> Result<Callers, ConfigError> {
+    let allow_unauthenticated = overrides
+        .allow_unauthenticated
+        .or(file.allow_unauthenticated)
+        .unwrap_or(false);
+    if file.callers.is_empty() && !allow_unauthenticated {
+        return Err(invalid(
+            origin,
+            "callers",
+            "no [[callers]] are configured, so no call could be served: name the callers (by \
+             client certificate or bearer token), or set allow_unauthenticated = true to serve \
+             anyone who can reach the port",
+        ));
+    }
+    let mtls = server
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.client_ca_file.is_some());
+    let mut rules: Vec<Caller> = Vec::with_capacity(file.callers.len());
+    for (i, c) in file.callers.iter().enumerate() {
+        let key = |field: &str| format!("callers[{i}].{field}");
+        if !crate::domain::ids::is_valid_name(&c.name)
+            || c.name == crate::callers::UNAUTHENTICATED
+            || c.name == crate::callers::UNIDENTIFIED
+        {
+            return Err(invalid(
+                origin,
+                key("name"),
+                format!(
+                    "{:?}: a caller name must be 1 to {} characters of A-Z, a-z, 0-9, '_', '.',                      '-', and not {:?} or {:?}",
+                    c.name,
+                    crate::domain::ids::MAX_NAME_LEN,
+                    crate::callers::UNAUTHENTICATED,
+                    crate::callers::UNIDENTIFIED
+                ),
+            ));
+        }
+        if rules.iter().any(|r| r.name == c.name) {
+            return Err(invalid(
+                origin,
+                key("name"),
+                format!("{:?} names another caller too", c.name),
+            ));
+        }
+        let hex_hash = match (&c.token_sha256, &c.token_sha256_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    origin,
+                    key("token_sha256"),
+                    "give token_sha256 or token_sha256_file, not both",
+                ));
+            }
+            (Some(text), None) => Some((key("token_sha256"), text.clone())),
+            (None, Some(path)) => Some((
+                key("token_sha256_file"),
+                std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        origin,
+                        key("token_sha256_file"),
+                        format!("{}: {e}", path.display()),
+                    )
+                })?,
+            )),
+            (None, None) => None,
+        };
+        let token_sha256 = match hex_hash {
+            None => None,
+            Some((field, text)) => {
+                let mut hash = [0u8; 32];
+                // The first word: `sha256sum`'s output ("<hex>  -") works as it is.
+                let word = text.split_whitespace().next().unwrap_or_default();
+                hex::decode_to_slice(word, &mut hash).map_err(|_| {
+                    invalid(
+                        origin,
+                        field,
+                        "must be the SHA-256 of the token as 64 hex digits (sha256sum prints it)",
+                    )
+                })?;
+                Some(hash)
+            }
+        };
+        let identity = IdentityRule {
+            uri_sans: c.uri_sans.clone(),
+            dns_sans: c.dns_sans.clone(),
+            common_names: c.common_names.clone(),
+            token_sha256,
+        };
+        let names = [
+            &identity.uri_sans,
+            &identity.dns_sans,
+            &identity.common_names,
+        ];
+        if names.iter().any(|list| list.iter().any(String::is_empty)) {
+            return Err(invalid(
+                origin,
+                key("uri_sans"),
+                "a certificate name must not be empty",
+            ));
+        }
+        if !identity.uses_certificate() && identity.token_sha256.is_none() {
+            return Err(invalid(
+                origin,
+                key("name"),
+                "a caller needs an identity: uri_sans, dns_sans, common_names (client \
+                 certificate) or token_sha256 / token_sha256_file (bearer token)",
+            ));
+        }
+        if identity.uses_certificate() && !mtls {
+            return Err(invalid(
+                origin,
+                key("uri_sans"),
+                "certificate names need client certificates: set server.tls.client_ca_file",
+            ));
+        }
+        if c.tenants.is_empty() {
+            return Err(invalid(
+                origin,
+                key("tenants"),
+                "is required: the tenants this caller may ask about, or [\"*\"] for all",
+            ));
+        }
+        let grant = if c.tenants.iter().any(|t| t == "*") {
+            if c.tenants.len() > 1 {
+                return Err(invalid(
+                    origin,
+                    key("tenants"),
+                    "\"*\" grants every tenant: list it alone",
+                ));
+            }
+            TenantGrant::All
+        } else {
+            for tenant in &c.tenants {
+                if !tenants.contains_key(tenant) {
+                    return Err(invalid(
+                        origin,
+                        key("tenants"),
+                        format!("names tenant {tenant:?}, which is not configured"),
+                    ));
+                }
+            }
+            TenantGrant::Only(c.tenants.clone())
+        };
+        if let Some(tenant) = &c.default_tenant {
+            let granted = match &grant {
+                TenantGrant::All => tenants.contains_key(tenant),
+                TenantGrant::Only(names) => names.contains(tenant),
+            };
+            if !granted {
+                return Err(invalid(
+                    origin,
+                    key("default_tenant"),
+                    format!("{tenant:?} is not a configured tenant this caller is granted"),
+                ));
+            }
+        }
+        let limit = |field: &str, value: Option<usize>| match value {
+            Some(0) => Err(invalid(origin, key(field), "must be greater than 0")),
+            Some(n) if n > server.max_in_flight => Err(invalid(
+                origin,
+                key(field),
+                format!(
+                    "must be at most server.max_in_flight ({})",
+                    server.max_in_flight
+                ),
+            )),
+            other => Ok(other),
+        };
+        rules.push(Caller {
+            // Caller names label metrics: a fixed, configured set, kept for the process.
+            name: Box::leak(c.name.clone().into_boxed_str()),
+            identity,
+            tenants: grant,
+            default_tenant: c.default_tenant.clone(),
+            images: c.images.unwrap_or(false),
+            max_in_flight: limit("max_in_flight", c.max_in_flight)?,
+            max_watches: limit("max_watches", c.max_watches)?,
+        });
+    }
+    Ok(Callers::new(rules, allow_unauthenticated))
 }
 
 fn build_tenant(
@@ -916,9 +1173,24 @@ fn build_tenant(
                 "give base_url or region, not both",
             ));
         }
-        (Some(url), None) => url
-            .parse::<BaseUrl>()
-            .map_err(|e| invalid(origin, key("base_url"), e))?,
+        (Some(url), None) => {
+            let url = url
+                .parse::<BaseUrl>()
+                .map_err(|e| invalid(origin, key("base_url"), e))?;
+            // Over plain HTTP anyone on the path reads the answers and can replay or withhold
+            // them: only loopback (a local simulator or sidecar) unless explicitly allowed.
+            if url.is_plaintext_off_loopback() && !u.allow_insecure_http.unwrap_or(false) {
+                return Err(invalid(
+                    origin,
+                    key("base_url"),
+                    format!(
+                        "{url} is plain http:// to a host that is not loopback: use https://, \
+                         or set upstream.allow_insecure_http = true"
+                    ),
+                ));
+            }
+            url
+        }
         (None, Some(region)) => {
             BaseUrl::for_region(region).map_err(|e| invalid(origin, key("region"), e))?
         }
@@ -1181,11 +1453,25 @@ fn located(
 mod tests {
     use super::*;
 
+    /// A configuration that serves calls without an identity: these tests are not about
+    /// callers (`callers_are_checked_at_load` is).
+    fn open_config(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        Config::parse(
+            text,
+            origin,
+            &Overrides {
+                allow_unauthenticated: Some(true),
+                ..Overrides::default()
+            },
+        )
+    }
+
     #[test]
     fn the_reference_names_every_key_the_parser_knows() {
         // Structure: every key is accepted (deny_unknown_fields) and has the right type.
         let file: FileConfig = toml::from_str(REFERENCE).unwrap();
         assert_eq!(file.tenants.len(), 2);
+        assert_eq!(file.callers.len(), 2);
         assert!(file.server.tls.is_some());
         parse_policies(REFERENCE, "reference").unwrap();
         // And every field of every table appears in it (a new key must be documented).
@@ -1198,6 +1484,10 @@ mod tests {
             "max_message_bytes",
             "http2_keepalive_interval",
             "http2_keepalive_timeout",
+            "max_evaluate_body_bytes",
+            "max_evaluate_json_elements",
+            "max_response_bytes_in_flight",
+            "send_timeout",
             "cert_file",
             "key_file",
             "client_ca_file",
@@ -1236,6 +1526,17 @@ mod tests {
             "face_match_min_score",
             "face_quality_min_score",
             "default_tenant",
+            "allow_unauthenticated",
+            "name",
+            "uri_sans",
+            "dns_sans",
+            "common_names",
+            "token_sha256",
+            "token_sha256_file",
+            "tenants",
+            "images",
+            "max_watches",
+            "allow_insecure_http",
         ] {
             assert!(
                 REFERENCE
@@ -1304,12 +1605,12 @@ mod tests {
                 "retry.max_delay: must be at least retry.base_delay",
             ),
         ] {
-            let err = Config::from_toml(&format!("{extra}{}", tenant_toml()), "x.toml")
+            let err = open_config(&format!("{extra}{}", tenant_toml()), "x.toml")
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(key), "{extra}: {err}");
         }
-        let err = Config::from_toml(
+        let err = open_config(
             &format!("[cache]\nttl = \"9999h\"\n{}", tenant_toml()),
             "x.toml",
         )
@@ -1317,7 +1618,7 @@ mod tests {
         .to_string();
         assert!(err.contains("longer than 24h"), "{err}");
         // By default a ZOLOZ answer may be as large as a gRPC message.
-        let config = Config::from_toml(
+        let config = open_config(
             &format!("default_tenant = \"acme\"\n{}", tenant_toml()),
             "x.toml",
         )
@@ -1326,6 +1627,124 @@ mod tests {
             config.tenants.by_name["acme"].client.max_response_bytes,
             config.server.max_message_bytes
         );
+    }
+
+    #[test]
+    fn callers_are_checked_at_load() {
+        let hash = "ab".repeat(32);
+        let load = |head: &str, callers: &str| {
+            Config::from_toml(
+                &format!(
+                    "default_tenant = \"acme\"\n{head}\n{callers}\n{}",
+                    tenant_toml()
+                ),
+                "x.toml",
+            )
+        };
+        // No callers and no explicit opening: serve must not start.
+        let err = load("", "").unwrap_err().to_string();
+        assert!(
+            err.contains("callers") && err.contains("allow_unauthenticated = true"),
+            "{err}"
+        );
+        let open = load("allow_unauthenticated = true", "").unwrap();
+        assert!(open.callers.allows_unauthenticated());
+        // A token caller loads, hash kept (and redacted in Debug).
+        let config = load(
+            "",
+            &format!(
+                "[[callers]]\nname = \"a\"\ntoken_sha256 = \"{hash}\"\ntenants = [\"acme\"]\n\
+                 images = true\nmax_in_flight = 2\nmax_watches = 1\n"
+            ),
+        )
+        .unwrap();
+        let caller = &config.callers.rules()[0];
+        assert_eq!(caller.name, "a");
+        assert!(caller.images);
+        assert_eq!(
+            (caller.max_in_flight, caller.max_watches),
+            (Some(2), Some(1))
+        );
+        assert!(!config.callers.allows_unauthenticated());
+        assert!(!format!("{config:?}").contains(&hash));
+        for (callers, needle) in [
+            (
+                "[[callers]]\nname = \"a\"\ntenants = [\"acme\"]\n",
+                "needs an identity",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\ntoken_sha256 = \"xyz\"\ntenants = [\"acme\"]\n",
+                "callers[0].token_sha256",
+            ),
+            (
+                &format!("[[callers]]\nname = \"a\"\ntoken_sha256 = \"{hash}\"\n"),
+                "callers[0].tenants",
+            ),
+            (
+                &format!(
+                    "[[callers]]\nname = \"a\"\ntoken_sha256 = \"{hash}\"\ntenants = [\"zz\"]\n"
+                ),
+                "\"zz\", which is not configured",
+            ),
+            (
+                &format!(
+                    "[[callers]]\nname = \"a\"\ntoken_sha256 = \"{hash}\"\ntenants = [\"acme\"]\n\
+                     [[callers]]\nname = \"a\"\ntoken_sha256 = \"{hash}\"\ntenants = [\"acme\"]\n"
+                ),
+                "callers[1].name",
+            ),
+            (
+                &format!(
+                    "[[callers]]\nname = \"unauthenticated\"\ntoken_sha256 = \"{hash}\"\ntenants = [\"*\"]\n"
+                ),
+                "callers[0].name",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nuri_sans = [\"spiffe://x/y\"]\ntenants = [\"*\"]\n",
+                "server.tls.client_ca_file",
+            ),
+            (
+                &format!(
+                    "[[callers]]\nname = \"a\"\ntoken_sha256 = \"{hash}\"\ntenants = [\"acme\"]\n\
+                     default_tenant = \"other\"\n"
+                ),
+                "callers[0].default_tenant",
+            ),
+            (
+                &format!(
+                    "[[callers]]\nname = \"a\"\ntoken_sha256 = \"{hash}\"\ntenants = [\"*\"]\n\
+                     max_watches = 0\n"
+                ),
+                "callers[0].max_watches",
+            ),
+        ] {
+            let err = load("", callers).unwrap_err().to_string();
+            assert!(err.contains(needle), "{callers}: {err}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback() {
+        let tenant =
+            |url: &str| tenant_toml().replace("region = \"sg\"", &format!("base_url = \"{url}\""));
+        let load = |head: &str, url: &str| {
+            open_config(
+                &format!("default_tenant = \"acme\"\n{head}\n{}", tenant(url)),
+                "x.toml",
+            )
+        };
+        let err = load("", "http://10.1.2.3:8080").unwrap_err().to_string();
+        assert!(
+            err.contains("tenants.acme.base_url") && err.contains("allow_insecure_http"),
+            "{err}"
+        );
+        load("", "http://127.0.0.1:8080").unwrap();
+        load("", "https://10.1.2.3").unwrap();
+        load(
+            "[upstream]\nallow_insecure_http = true",
+            "http://10.1.2.3:8080",
+        )
+        .unwrap();
     }
 
     #[test]
@@ -1386,7 +1805,7 @@ encrypt = true
         let missing = dir.path().join("missing.pem");
         let load = |cert: &Path, key: &Path, ca: Option<&Path>| {
             let ca = ca.map_or(String::new(), |p| format!("client_ca_file = {:?}\n", p));
-            Config::from_toml(
+            open_config(
                 &format!(
                     "default_tenant = \"acme\"\n[server.tls]\ncert_file = {cert:?}\n\
                      key_file = {key:?}\n{ca}{}",
@@ -1425,7 +1844,7 @@ encrypt = true
         let secret = dir.path().join("secret");
         std::fs::write(&secret, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").unwrap();
         let load = |access_key: &str| {
-            Config::from_toml(
+            open_config(
                 &format!(
                     "[tenants.default]\nclient_id = \"2089012345678900\"\nregion = \"sg\"\n\
                      auth = \"aksk\"\naccess_key = {access_key}\nsecret_key_file = {secret:?}\n"
@@ -1461,8 +1880,7 @@ encrypt = true
             (&"a".repeat(65), false),
         ] {
             let text = tenant_toml().replace("[tenants.acme]", &format!("[tenants.\"{name}\"]"));
-            let result =
-                Config::from_toml(&format!("default_tenant = \"{name}\"\n{text}"), "x.toml");
+            let result = open_config(&format!("default_tenant = \"{name}\"\n{text}"), "x.toml");
             match (ok, result) {
                 (true, Ok(config)) => assert!(config.tenants.by_name.contains_key(name)),
                 (false, Err(err)) => {
@@ -1483,7 +1901,7 @@ encrypt = true
             "default_tenant = \"acme\"\n[server]\nlisten = \"127.0.0.1:7000\"\nshutdown_grace = \"5s\"\n[cache]\nttl = \"10m\"\n{}",
             tenant_toml()
         );
-        let config = Config::from_toml(&text, "test.toml").unwrap();
+        let config = open_config(&text, "test.toml").unwrap();
         assert_eq!(config.server.listen.port(), 7000);
         assert_eq!(config.server.shutdown_grace, Duration::from_secs(5));
         assert_eq!(config.cache.ttl, Duration::from_secs(600));
@@ -1500,42 +1918,38 @@ encrypt = true
 
     #[test]
     fn errors_name_the_key_or_line() {
-        let err = Config::from_toml("[server]\nlisten = 5\n", "x.toml")
+        let err = open_config("[server]\nlisten = 5\n", "x.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.toml") && err.contains("line 2"), "{err}");
-        let err = Config::from_toml("[server]\nlisen = \"a\"\n", "x.toml")
+        let err = open_config("[server]\nlisen = \"a\"\n", "x.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("lisen"), "{err}");
-        let err = Config::from_toml("[tenants.acme]\nregion = \"sg\"\n", "x.toml")
+        let err = open_config("[tenants.acme]\nregion = \"sg\"\n", "x.toml")
             .unwrap_err()
             .to_string();
         assert!(err.contains("tenants.acme.client_id"), "{err}");
         let bad_key = tenant_toml().replace("zoloz_public.spki.b64", "nope.pem");
-        let err = Config::from_toml(&bad_key, "x.toml")
-            .unwrap_err()
-            .to_string();
+        let err = open_config(&bad_key, "x.toml").unwrap_err().to_string();
         assert!(
             err.contains("tenants.acme.zoloz_public_key_file") && err.contains("nope.pem"),
             "{err}"
         );
         let swapped = tenant_toml().replace("zoloz_public.spki.b64", "zoloz_private.pk8.b64");
-        let err = Config::from_toml(&swapped, "x.toml")
-            .unwrap_err()
-            .to_string();
+        let err = open_config(&swapped, "x.toml").unwrap_err().to_string();
         assert!(
             err.contains("expected a public key, found a private key"),
             "{err}"
         );
-        let err = Config::from_toml(
+        let err = open_config(
             &format!("default_tenant = \"zz\"\n{}", tenant_toml()),
             "x.toml",
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("default_tenant"), "{err}");
-        let err = Config::from_toml(
+        let err = open_config(
             &format!("{}face_capture_api = \"v2\"\n", tenant_toml()),
             "x.toml",
         )
@@ -1559,7 +1973,14 @@ encrypt = true
             zoloz_public_key_file: Some(v.join("zoloz_public.spki.b64")),
             ..Overrides::default()
         };
-        let config = Config::load(None, &overrides).unwrap();
+        let config = Config::load(
+            None,
+            &Overrides {
+                allow_unauthenticated: Some(true),
+                ..overrides
+            },
+        )
+        .unwrap();
         assert_eq!(config.tenants.default, DEFAULT_TENANT);
         assert_eq!(
             config.tenants.by_name[DEFAULT_TENANT]

@@ -41,11 +41,16 @@ pub enum ErrorReason {
     /// The audit sink stalled past its bounded wait: the verdict could not be recorded, so it
     /// is not returned.
     AuditUnavailable,
+    /// The call carries no identity that a configured caller rule matches (no client
+    /// certificate or bearer token of a known caller).
+    CallerUnauthenticated,
+    /// The caller is known but not granted what it asks for (a tenant, images).
+    CallerNotPermitted,
 }
 
 impl ErrorReason {
     /// Every reason, for documentation tests and metrics.
-    pub const ALL: [ErrorReason; 14] = [
+    pub const ALL: [ErrorReason; 16] = [
         ErrorReason::InvalidRequest,
         ErrorReason::UnknownTenant,
         ErrorReason::UnknownPolicy,
@@ -60,6 +65,8 @@ impl ErrorReason {
         ErrorReason::Overloaded,
         ErrorReason::ShuttingDown,
         ErrorReason::AuditUnavailable,
+        ErrorReason::CallerUnauthenticated,
+        ErrorReason::CallerNotPermitted,
     ];
 
     /// The `ErrorInfo.reason` string.
@@ -79,6 +86,8 @@ impl ErrorReason {
             ErrorReason::Overloaded => "OVERLOADED",
             ErrorReason::ShuttingDown => "SHUTTING_DOWN",
             ErrorReason::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            ErrorReason::CallerUnauthenticated => "CALLER_UNAUTHENTICATED",
+            ErrorReason::CallerNotPermitted => "CALLER_NOT_PERMITTED",
         }
     }
 }

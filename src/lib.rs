@@ -11,7 +11,8 @@
 //! | [`domain`] | nothing else | the verdict engine: facts in, verdict out; policies; pure |
 //! | [`zoloz`] | `domain`, `error`, `telemetry` | keys, signing, `RSA_AES`, AK/SK, transport, retries, product formats |
 //! | [`error`] | `domain` | the error catalogue (`ErrorInfo` reasons) |
-//! | [`config`] | `domain`, `zoloz` | the configuration file (TOML) |
+//! | [`callers`] | `error` | who may call: caller identities (client certificate, bearer token) and grants |
+//! | [`config`] | `domain`, `zoloz`, `callers` | the configuration file (TOML): tenants, policies, callers |
 //! | [`pb`] | – | the generated API types and proto3 JSON printing |
 //! | [`grpc`] | `config`, `domain`, `error`, `pb`, `telemetry` | server, validation, conversion, the one error-to-status mapping |
 //! | [`source`] | – | the bounded TTL cache and single-flight |
@@ -36,6 +37,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod callers;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -486,7 +486,8 @@ async fn fault_soak_then_sigterm_under_load() {
     std::fs::write(
         &config,
         format!(
-            r#"[server]
+            r#"allow_unauthenticated = true
+[server]
 listen = "127.0.0.1:{port}"
 metrics_listen = "off"
 shutdown_grace = "{grace}s"

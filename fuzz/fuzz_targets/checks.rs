@@ -106,6 +106,7 @@ pub fn response(data: &[u8]) {
     if let Ok(root) = products::json_root(body) {
         let redacted = redact(product, &root);
         let line = audit::record_line(&audit::Entry {
+            caller: "fuzz",
             tenant: "fuzz",
             product,
             transaction_id: "fuzz",

@@ -54,6 +54,11 @@ pub struct ServeArgs {
     /// Encrypt requests with RSA_AES [file: tenants.<default>.encrypt].
     #[arg(long, env = "ZOLOZ_VERDICT_ENCRYPT", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub encrypt: Option<bool>,
+    /// Serve calls that no configured caller matches, as caller "unauthenticated" with every
+    /// tenant and images (for local development; logs a warning at start) [file:
+    /// allow_unauthenticated].
+    #[arg(long, env = "ZOLOZ_VERDICT_ALLOW_UNAUTHENTICATED", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_unauthenticated: Option<bool>,
     /// Validate the configuration, print it (redacted) and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -70,6 +75,7 @@ impl ServeArgs {
             private_key_file: self.private_key_file.clone(),
             zoloz_public_key_file: self.zoloz_public_key_file.clone(),
             encrypt: self.encrypt,
+            allow_unauthenticated: self.allow_unauthenticated,
         }
     }
 }
@@ -218,6 +224,8 @@ async fn run_demo(args: &DemoArgs) -> ExitCode {
         private_key_file: Some(files.merchant_private.clone()),
         zoloz_public_key_file: Some(files.zoloz_public.clone()),
         encrypt: Some(args.encrypt),
+        // On loopback, for trying it out: any local process may call.
+        allow_unauthenticated: Some(true),
         ..Overrides::default()
     };
     let audit_file = dir.join("audit.jsonl");
@@ -246,6 +254,8 @@ async fn run_demo(args: &DemoArgs) -> ExitCode {
     outln!(
         "zoloz-verdict demo\n\
          \x20 service        {addr} (gRPC, plaintext; health and reflection on)\n\
+         \x20 callers        anyone: allow_unauthenticated = true (the demo names no callers;\n\
+         \x20                `serve` refuses to start that way unless told so)\n\
          \x20 ZOLOZ stand-in {} (the simulator; fresh keys in {})\n\
          \x20 metrics        {metrics}\n\
          \x20 audit records  {}\n\

@@ -252,6 +252,9 @@ pub struct Facts {
     pub detail: ProductFacts,
     /// Fields of a JSON type the reader cannot use (containers, `transactionId`).
     pub shape_mismatches: Vec<ShapeMismatch>,
+    /// Set when these terminal facts differ from the terminal facts already held for the same
+    /// transaction (what differs): ZOLOZ contradicted itself, so neither answer decides alone.
+    pub inconsistency: Option<String>,
 }
 
 impl Facts {
@@ -269,6 +272,21 @@ impl Facts {
             ProductFacts::FaceCapture(facts) => facts.api,
             _ => FaceCaptureApiVersion::Unknown,
         }
+    }
+
+    /// Whether `other` states the same terminal facts: equal but for the result message and
+    /// the echoed transaction id (free text and masking), and any inconsistency mark.
+    pub fn same_terminal_facts(&self, other: &Facts) -> bool {
+        let strip = |f: &Facts| Facts {
+            envelope: Envelope {
+                result_message: Observed::Missing,
+                ..f.envelope.clone()
+            },
+            transaction_id: None,
+            inconsistency: None,
+            ..f.clone()
+        };
+        strip(self) == strip(other)
     }
 
     /// The product the facts are about.

@@ -178,6 +178,8 @@ pub enum ReasonCode {
     IncompleteResult,
     /// A value the service does not know (result code, state, enum value, wrong type, unparseable number).
     UnrecognizedUpstreamValue,
+    /// ZOLOZ answered different terminal facts for a transaction it had already answered.
+    UpstreamInconsistent,
 }
 
 /// One row of the catalogue.
@@ -216,7 +218,7 @@ const NO: Option<bool> = Some(false);
 const NA: Option<bool> = None;
 
 /// The decision table (docs/design.md), one row per reason code, in proto order.
-pub const CATALOGUE: [CatalogueEntry; 31] = [
+pub const CATALOGUE: [CatalogueEntry; 32] = [
     entry!(
         InProgress,
         "IN_PROGRESS",
@@ -465,12 +467,20 @@ pub const CATALOGUE: [CatalogueEntry; 31] = [
         Review,
         NA
     ),
+    entry!(
+        UpstreamInconsistent,
+        "UPSTREAM_INCONSISTENT",
+        "all",
+        "a terminal answer whose facts differ from the terminal answer already held for the transaction",
+        Review,
+        NA
+    ),
 ];
 
 impl ReasonCode {
     /// Every reason code, in proto order.
-    pub const ALL: [ReasonCode; 31] = {
-        let mut all = [ReasonCode::InProgress; 31];
+    pub const ALL: [ReasonCode; 32] = {
+        let mut all = [ReasonCode::InProgress; 32];
         let mut i = 0;
         while i < CATALOGUE.len() {
             all[i] = CATALOGUE[i].code;
@@ -510,7 +520,9 @@ impl ReasonCode {
     /// `INCOMPLETE_RESULT` and `UNRECOGNIZED_UPSTREAM_VALUE` at REVIEW or above.
     pub fn effect_floor(self) -> Effect {
         match self {
-            ReasonCode::IncompleteResult | ReasonCode::UnrecognizedUpstreamValue => Effect::Review,
+            ReasonCode::IncompleteResult
+            | ReasonCode::UnrecognizedUpstreamValue
+            | ReasonCode::UpstreamInconsistent => Effect::Review,
             _ => Effect::Info,
         }
     }

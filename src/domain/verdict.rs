@@ -109,6 +109,14 @@ pub fn evaluate(facts: &Facts, policy: &Policy) -> Result<Verdict, UpstreamFailu
             format!("{} is not {}", mismatch.field, mismatch.expected),
         );
     }
+    if let Some(what) = &facts.inconsistency {
+        findings.add(
+            ReasonCode::UpstreamInconsistent,
+            "",
+            None,
+            format!("ZOLOZ answered this transaction with different terminal facts before: {what}"),
+        );
+    }
     let reading = match &facts.detail {
         ProductFacts::FaceCapture(f) => rules::face_capture(f, outcome, &mut findings),
         ProductFacts::FaceCompare(f) => rules::face_compare(f, outcome, &mut findings),
@@ -134,6 +142,20 @@ pub fn evaluate(facts: &Facts, policy: &Policy) -> Result<Verdict, UpstreamFailu
             ),
         );
         decision = decide(&findings.reasons);
+    }
+
+    if facts.inconsistency.is_some() {
+        // Two terminal answers that contradict each other: neither decides, the reason does
+        // (REVIEW_REQUIRED by default; REJECTED where the policy raises it).
+        let raised = findings
+            .reasons
+            .iter()
+            .any(|r| r.code == ReasonCode::UpstreamInconsistent && r.effect == Effect::Reject);
+        decision = if raised {
+            Decision::Rejected
+        } else {
+            Decision::ReviewRequired
+        };
     }
 
     let mut reasons = findings.reasons;

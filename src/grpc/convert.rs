@@ -237,6 +237,7 @@ pub fn reason_code_to_pb(code: ReasonCode) -> pb::ReasonCode {
         UserCooldown => pb::ReasonCode::UserCooldown,
         IncompleteResult => pb::ReasonCode::IncompleteResult,
         UnrecognizedUpstreamValue => pb::ReasonCode::UnrecognizedUpstreamValue,
+        UpstreamInconsistent => pb::ReasonCode::UpstreamInconsistent,
     }
 }
 

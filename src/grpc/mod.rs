@@ -2,6 +2,7 @@
 //! validation, deadlines, load shedding, the one error-to-status mapping, conversion to the API
 //! types, and the server (health, reflection, TLS, drain).
 
+pub mod budget;
 pub mod codec;
 pub mod convert;
 pub mod deadline;

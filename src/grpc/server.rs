@@ -139,6 +139,9 @@ pub async fn serve<B: Backend>(
         .layer(tower::util::MapRequestLayer::new(
             super::deadline::stamp_received::<tonic::body::Body>,
         ))
+        .layer(tower::util::MapResponseLayer::new(
+            super::budget::hold_until_written,
+        ))
         .trace_fn(crate::telemetry::rpc_span)
         .max_concurrent_streams(settings.max_concurrent_streams)
         .http2_keepalive_interval(Some(settings.http2_keepalive_interval))

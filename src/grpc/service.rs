@@ -3,6 +3,7 @@
 //! Handlers convert, call, convert back; what a verdict is and where facts come from is the
 //! backend's business.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tracing::Instrument as _;
 use super::deadline::answer_by;
 use super::status::to_status;
 use super::validate::{self, EvaluateQuery, VerdictQuery};
+use crate::callers::{Caller, Callers, UNIDENTIFIED};
 use crate::error::{ErrorReason, ServiceError};
 use crate::pb;
 use crate::pb::verdict_service_server::VerdictService;
@@ -24,17 +26,20 @@ use crate::telemetry::metrics::{MethodLabels, Metrics, RpcLabels};
 
 /// What the service needs from the rest of the application: verdicts for validated queries.
 pub trait Backend: Send + Sync + 'static {
-    /// One Get (or one poll of a Watch), answered by `deadline`.
+    /// One Get (or one poll of a Watch) for `caller`, answered by `deadline`. The caller was
+    /// identified and authorized for the query's tenant and images.
     fn get(
         &self,
         query: &VerdictQuery,
+        caller: &Caller,
         deadline: Instant,
     ) -> impl Future<Output = Result<pb::VerificationResult, ServiceError>> + Send;
 
-    /// One Evaluate (no upstream call).
+    /// One Evaluate (no upstream call) for `caller`, authorized for the query's tenant.
     fn evaluate(
         &self,
         query: EvaluateQuery,
+        caller: &Caller,
     ) -> impl Future<Output = Result<pb::VerificationResult, ServiceError>> + Send;
 }
 
@@ -52,6 +57,21 @@ pub struct ServiceSettings {
     pub watch_initial_interval: Duration,
     /// The Watch poll interval cap.
     pub watch_max_interval: Duration,
+    /// Who may call, and what each caller may ask for.
+    pub callers: Callers,
+    /// The tenant of a request that names none, when its caller has no default of its own.
+    pub default_tenant: String,
+    /// How large an Evaluate body may be.
+    pub evaluate_limits: validate::EvaluateLimits,
+    /// The bytes image-carrying answers may hold until written out, and the send timeout.
+    pub response_budget: super::budget::ResponseBudget,
+}
+
+/// One caller's own slots (none: only the server's limit applies).
+#[derive(Debug, Default)]
+struct CallerSlots {
+    calls: Option<Arc<Semaphore>>,
+    watches: Option<Arc<Semaphore>>,
 }
 
 /// The gRPC service.
@@ -61,6 +81,8 @@ pub struct VerdictGrpc<B> {
     permits: Arc<Semaphore>,
     /// Watches have their own slots: a long Watch must not crowd out Gets.
     watch_permits: Arc<Semaphore>,
+    /// Each configured caller's own limits, by name.
+    caller_slots: HashMap<&'static str, CallerSlots>,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 }
@@ -74,9 +96,22 @@ impl<B> VerdictGrpc<B> {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
+        let caller_slots = settings
+            .callers
+            .rules()
+            .iter()
+            .map(|c| {
+                let slots = CallerSlots {
+                    calls: c.max_in_flight.map(|n| Arc::new(Semaphore::new(n))),
+                    watches: c.max_watches.map(|n| Arc::new(Semaphore::new(n))),
+                };
+                (c.name, slots)
+            })
+            .collect();
         Self {
             permits: Arc::new(Semaphore::new(settings.max_in_flight)),
             watch_permits: Arc::new(Semaphore::new(settings.max_in_flight)),
+            caller_slots,
             backend,
             settings,
             metrics,
@@ -84,44 +119,112 @@ impl<B> VerdictGrpc<B> {
         }
     }
 
-    /// Takes an in-flight slot or sheds the call.
-    fn admit(&self, method: &'static str) -> Result<InFlight, Status> {
-        let permits = if method == "watch" {
+    /// Who is calling: the client certificate and the `authorization` metadata, matched
+    /// against the configured callers; refused with `CALLER_UNAUTHENTICATED` when none matches.
+    fn identify<T>(
+        &self,
+        method: &'static str,
+        request: &Request<T>,
+    ) -> Result<Arc<Caller>, Status> {
+        let certificates = request.peer_certs();
+        let leaf = certificates.as_deref().and_then(|c| c.first());
+        let authorization = request
+            .metadata()
+            .get("authorization")
+            .map(tonic::metadata::MetadataValue::as_bytes);
+        match self
+            .settings
+            .callers
+            .identify(leaf.map(|c| c.as_ref()), authorization)
+        {
+            Ok(caller) => {
+                crate::telemetry::record_caller(caller.name);
+                Ok(caller)
+            }
+            Err(error) => {
+                self.record(method, UNIDENTIFIED, Some(error.reason));
+                tracing::info!(method, reason = %error.reason, message = %error.message, "refused");
+                Err(to_status(&error))
+            }
+        }
+    }
+
+    /// Resolves the tenant a request asks about (its own, else the caller's default, else the
+    /// service's) and refuses what the caller was not granted.
+    fn authorize(
+        &self,
+        caller: &Caller,
+        tenant: &mut Option<String>,
+        images: bool,
+    ) -> Result<(), ServiceError> {
+        let resolved = caller
+            .tenant_for(tenant.as_deref(), &self.settings.default_tenant)
+            .to_string();
+        caller.authorize(&resolved, images)?;
+        *tenant = Some(resolved);
+        Ok(())
+    }
+
+    /// Takes an in-flight slot (the server's and the caller's own) or sheds the call.
+    fn admit(&self, method: &'static str, caller: &Caller) -> Result<InFlight, Status> {
+        let watch = method == "watch";
+        let permits = if watch {
             &self.watch_permits
         } else {
             &self.permits
+        };
+        let own = self.caller_slots.get(caller.name).and_then(|slots| {
+            if watch {
+                slots.watches.as_ref()
+            } else {
+                slots.calls.as_ref()
+            }
+        });
+        let shed = |message: String| {
+            self.metrics
+                .shed
+                .get_or_create(&MethodLabels {
+                    method,
+                    caller: caller.name,
+                })
+                .inc();
+            self.record(method, caller.name, Some(ErrorReason::Overloaded));
+            to_status(&ServiceError::new(ErrorReason::Overloaded, message))
+        };
+        let caller_permit = match own {
+            None => None,
+            Some(semaphore) => Some(Arc::clone(semaphore).try_acquire_owned().map_err(|_| {
+                shed(format!(
+                    "caller {} already has {} {} in progress (its own limit); retry with backoff",
+                    caller.name,
+                    semaphore_limit(caller, watch),
+                    if watch { "Watch streams" } else { "calls" },
+                ))
+            })?),
         };
         match Arc::clone(permits).try_acquire_owned() {
             Ok(permit) => {
                 self.metrics.in_flight.inc();
                 Ok(InFlight {
                     _permit: permit,
+                    _caller_permit: caller_permit,
                     metrics: Arc::clone(&self.metrics),
                 })
             }
-            Err(_) => {
-                self.metrics
-                    .shed
-                    .get_or_create(&MethodLabels { method })
-                    .inc();
-                self.record(method, Some(ErrorReason::Overloaded));
-                Err(to_status(&ServiceError::new(
-                    ErrorReason::Overloaded,
-                    format!(
-                        "the service is saturated ({} calls in progress); retry with backoff",
-                        self.settings.max_in_flight
-                    ),
-                )))
-            }
+            Err(_) => Err(shed(format!(
+                "the service is saturated ({} calls in progress); retry with backoff",
+                self.settings.max_in_flight
+            ))),
         }
     }
 
-    fn record(&self, method: &'static str, error: Option<ErrorReason>) {
+    fn record(&self, method: &'static str, caller: &'static str, error: Option<ErrorReason>) {
         self.metrics
             .rpcs
             .get_or_create(&RpcLabels {
                 method,
                 outcome: error.map_or("OK", ErrorReason::as_str),
+                caller,
             })
             .inc();
     }
@@ -129,25 +232,38 @@ impl<B> VerdictGrpc<B> {
     fn finish<T>(
         &self,
         method: &'static str,
+        caller: &Caller,
         result: Result<T, ServiceError>,
     ) -> Result<T, Status> {
         match result {
             Ok(value) => {
-                self.record(method, None);
+                self.record(method, caller.name, None);
                 Ok(value)
             }
             Err(error) => {
-                self.record(method, Some(error.reason));
-                tracing::info!(method, reason = %error.reason, message = %error.message, "no verdict");
+                self.record(method, caller.name, Some(error.reason));
+                tracing::info!(method, caller = caller.name, reason = %error.reason, message = %error.message, "no verdict");
                 Err(to_status(&error))
             }
         }
     }
 }
 
-/// Holds an in-flight slot (and the gauge) until dropped.
+/// The limit of a caller's own slots, for the message that sheds a call.
+fn semaphore_limit(caller: &Caller, watch: bool) -> usize {
+    if watch {
+        caller.max_watches
+    } else {
+        caller.max_in_flight
+    }
+    .unwrap_or_default()
+}
+
+/// Holds an in-flight slot, the caller's own one (when it has a limit) and the gauge until
+/// dropped.
 struct InFlight {
     _permit: OwnedSemaphorePermit,
+    _caller_permit: Option<OwnedSemaphorePermit>,
     metrics: Arc<Metrics>,
 }
 
@@ -184,13 +300,60 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         request: Request<pb::GetVerificationResultRequest>,
     ) -> Result<Response<pb::VerificationResult>, Status> {
         let deadline = answer_by(&request, self.settings.default_deadline);
-        let _slot = self.admit("get")?;
+        let caller = self.identify("get", &request)?;
+        let _slot = self.admit("get", &caller)?;
         let result = async {
-            let query = validate::get_query(request.get_ref())?;
-            bounded(deadline, self.backend.get(&query, deadline)).await
+            let mut query = validate::get_query(request.get_ref())?;
+            self.authorize(&caller, &mut query.tenant, query.images.return_images)?;
+            // An image-carrying call holds the response budget from admission (an estimate)
+            // until its answer is written out (its encoded size).
+            let budget = &self.settings.response_budget;
+            let over_budget = || {
+                self.metrics
+                    .shed
+                    .get_or_create(&MethodLabels {
+                        method: "get",
+                        caller: caller.name,
+                    })
+                    .inc();
+                ServiceError::new(
+                    ErrorReason::Overloaded,
+                    format!(
+                        "image answers being made or waiting to be read hold the response \
+                         budget (server.max_response_bytes_in_flight, {} bytes); retry with \
+                         backoff",
+                        budget.bytes()
+                    ),
+                )
+            };
+            let held = match query.images.return_images {
+                true => Some(
+                    budget
+                        .reserve(super::budget::ADMISSION_ESTIMATE)
+                        .ok_or_else(over_budget)?,
+                ),
+                false => None,
+            };
+            let result = bounded(deadline, self.backend.get(&query, &caller, deadline)).await?;
+            let held = match held {
+                Some(held) if !result.images.is_empty() => {
+                    if !budget.resize(&held, prost::Message::encoded_len(&result)) {
+                        return Err(over_budget());
+                    }
+                    Some(held)
+                }
+                _ => None,
+            };
+            Ok((result, held))
         }
         .await;
-        self.finish("get", result).map(Response::new)
+        self.finish("get", &caller, result).map(|(result, held)| {
+            let mut response = Response::new(result);
+            if let Some(held) = held {
+                response.extensions_mut().insert(held);
+            }
+            response
+        })
     }
 
     type WatchVerificationResultStream = WatchStream;
@@ -200,11 +363,16 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         request: Request<pb::WatchVerificationResultRequest>,
     ) -> Result<Response<Self::WatchVerificationResultStream>, Status> {
         let caller_deadline = answer_by(&request, self.settings.watch_max_wait);
-        let slot = self.admit("watch")?;
-        let (query, max_wait) = match validate::watch_query(request.get_ref()) {
-            Ok(parsed) => parsed,
-            Err(error) => return self.finish("watch", Err(error)),
-        };
+        let caller = self.identify("watch", &request)?;
+        let slot = self.admit("watch", &caller)?;
+        let (query, max_wait) =
+            match validate::watch_query(request.get_ref()).and_then(|(mut q, w)| {
+                self.authorize(&caller, &mut q.tenant, q.images.return_images)?;
+                Ok((q, w))
+            }) {
+                Ok(parsed) => parsed,
+                Err(error) => return self.finish("watch", &caller, Err(error)),
+            };
         let wait = max_wait
             .unwrap_or(self.settings.watch_max_wait)
             .min(self.settings.watch_max_wait);
@@ -213,6 +381,7 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         let watcher = Watcher {
             backend: Arc::clone(&self.backend),
             query,
+            caller,
             end,
             initial: self.settings.watch_initial_interval,
             max: self.settings.watch_max_interval,
@@ -234,12 +403,19 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
         &self,
         request: Request<pb::EvaluateVerificationResultRequest>,
     ) -> Result<Response<pb::VerificationResult>, Status> {
-        let _slot = self.admit("evaluate")?;
-        let result = match validate::evaluate_query(request.get_ref()) {
-            Ok(query) => self.backend.evaluate(query).await,
+        let caller = self.identify("evaluate", &request)?;
+        let _slot = self.admit("evaluate", &caller)?;
+        // No upstream call, but the tenant's policy and Face Capture API are the tenant's:
+        // a caller evaluates only under tenants it is granted.
+        let limits = &self.settings.evaluate_limits;
+        let result = match validate::evaluate_query(request.get_ref(), limits) {
+            Ok(mut query) => match self.authorize(&caller, &mut query.tenant, false) {
+                Ok(()) => self.backend.evaluate(query, &caller).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
-        self.finish("evaluate", result).map(Response::new)
+        self.finish("evaluate", &caller, result).map(Response::new)
     }
 }
 
@@ -248,6 +424,7 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
 struct Watcher<B> {
     backend: Arc<B>,
     query: VerdictQuery,
+    caller: Arc<Caller>,
     end: Instant,
     initial: Duration,
     max: Duration,
@@ -275,6 +452,7 @@ impl<B: Backend> Watcher<B> {
             .get_or_create(&RpcLabels {
                 method: "watch",
                 outcome: reason.map_or("OK", ErrorReason::as_str),
+                caller: self.caller.name,
             })
             .inc();
         if let Err(error) = outcome {
@@ -292,7 +470,7 @@ impl<B: Backend> Watcher<B> {
                 return Err(shutting_down());
             }
             let poll = tokio::select! {
-                result = bounded(self.end, self.backend.get(&self.query, self.end)) => result,
+                result = bounded(self.end, self.backend.get(&self.query, &self.caller, self.end)) => result,
                 _ = self.shutdown.changed() => return Err(shutting_down()),
                 () = self.tx.closed() => return Ok(()),
             };

@@ -27,6 +27,8 @@ pub fn code_for(reason: ErrorReason) -> Code {
         | ErrorReason::ShuttingDown
         | ErrorReason::AuditUnavailable => Code::Unavailable,
         ErrorReason::UpstreamTimeout => Code::DeadlineExceeded,
+        ErrorReason::CallerUnauthenticated => Code::Unauthenticated,
+        ErrorReason::CallerNotPermitted => Code::PermissionDenied,
     }
 }
 
@@ -105,6 +107,8 @@ mod tests {
             (ErrorReason::Overloaded, Code::ResourceExhausted),
             (ErrorReason::ShuttingDown, Code::Unavailable),
             (ErrorReason::AuditUnavailable, Code::Unavailable),
+            (ErrorReason::CallerUnauthenticated, Code::Unauthenticated),
+            (ErrorReason::CallerNotPermitted, Code::PermissionDenied),
         ];
         assert_eq!(expected.len(), ErrorReason::ALL.len());
         for (reason, code) in expected {

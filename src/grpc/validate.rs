@@ -246,14 +246,83 @@ pub fn watch_query(
     Ok((q, max_wait))
 }
 
-/// Validates an Evaluate.
+/// How large an Evaluate body may be: parsing builds a tree many times the body's size, so
+/// the size and the number of JSON elements are bounded before anything is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EvaluateLimits {
+    /// Bytes at most (`server.max_evaluate_body_bytes`).
+    pub max_body_bytes: usize,
+    /// JSON elements at most (`server.max_evaluate_json_elements`): values and object keys,
+    /// counted as the `{`, `[`, `,` and `:` outside strings.
+    pub max_json_elements: usize,
+}
+
+impl Default for EvaluateLimits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_json_elements: 100_000,
+        }
+    }
+}
+
+/// Whether `body` has more than `limit` JSON elements (a structural count in one pass over
+/// the bytes, without parsing; it stops as soon as the limit is passed).
+fn json_elements_exceed(body: &[u8], limit: usize) -> bool {
+    let mut count = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in body {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' | b',' | b':' => {
+                count += 1;
+                if count > limit {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Validates an Evaluate within `limits`.
 pub fn evaluate_query(
     request: &pb::EvaluateVerificationResultRequest,
+    limits: &EvaluateLimits,
 ) -> Result<EvaluateQuery, ServiceError> {
     let mut v = Violations::default();
     let product = product(request.product, &mut v);
-    if request.response_body.is_empty() {
+    let body = &request.response_body;
+    if body.is_empty() {
         v.add("response_body", "is required");
+    } else if body.len() > limits.max_body_bytes {
+        v.add(
+            "response_body",
+            format!(
+                "{} bytes is more than server.max_evaluate_body_bytes ({})",
+                body.len(),
+                limits.max_body_bytes
+            ),
+        );
+    } else if json_elements_exceed(body, limits.max_json_elements) {
+        v.add(
+            "response_body",
+            format!(
+                "more than server.max_evaluate_json_elements ({}) JSON elements",
+                limits.max_json_elements
+            ),
+        );
     }
     let tenant = name("tenant", &request.tenant, &mut v);
     let policy = name("policy", &request.policy, &mut v);
@@ -288,6 +357,23 @@ fn face_capture_api(
         v.add(FIELD, "applies to PRODUCT_FACE_CAPTURE only");
     }
     api
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::json_elements_exceed;
+
+    #[test]
+    fn json_elements_are_counted_outside_strings() {
+        let body = br#"{"a":[1,2,{"b":"x,:{[\",]"}]}"#;
+        // { : [ , , { : — seven, whatever the string holds.
+        assert!(!json_elements_exceed(body, 7));
+        assert!(json_elements_exceed(body, 6));
+        let many = format!("[{}]", vec!["{}"; 1000].join(","));
+        // [ and 1000 { and 999 ,
+        assert!(json_elements_exceed(many.as_bytes(), 1999));
+        assert!(!json_elements_exceed(many.as_bytes(), 2000));
+    }
 }
 
 #[cfg(test)]
@@ -399,18 +485,24 @@ mod tests {
             product: pb::Product::FaceCompare as i32,
             ..Default::default()
         };
-        assert_eq!(fields(evaluate_query(&r).unwrap_err()), ["response_body"]);
+        assert_eq!(
+            fields(evaluate_query(&r, &EvaluateLimits::default()).unwrap_err()),
+            ["response_body"]
+        );
     }
 
     #[test]
     fn the_face_capture_api_is_for_face_capture_bodies() {
         let evaluate = |product: i32, api: i32| {
-            evaluate_query(&pb::EvaluateVerificationResultRequest {
-                product,
-                face_capture_api: api,
-                response_body: b"{}".to_vec().into(),
-                ..Default::default()
-            })
+            evaluate_query(
+                &pb::EvaluateVerificationResultRequest {
+                    product,
+                    face_capture_api: api,
+                    response_body: b"{}".to_vec().into(),
+                    ..Default::default()
+                },
+                &EvaluateLimits::default(),
+            )
         };
         let face_capture = pb::Product::FaceCapture as i32;
         let connect = pb::Product::Connect as i32;

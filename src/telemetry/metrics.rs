@@ -55,6 +55,13 @@ pub struct ApiLabels {
     pub api: &'static str,
 }
 
+/// A product label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProductLabels {
+    /// Product label (`face_capture`, …).
+    pub product: &'static str,
+}
+
 /// Labels of cache counters.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CacheLabels {
@@ -69,13 +76,18 @@ pub struct RpcLabels {
     pub method: &'static str,
     /// `OK` or the error reason (`UPSTREAM_UNAVAILABLE`, …).
     pub outcome: &'static str,
+    /// The configured caller's name (`unauthenticated` for calls served without an identity,
+    /// `unidentified` for calls refused before any caller was known): never a raw identity.
+    pub caller: &'static str,
 }
 
-/// A method label.
+/// A method and caller label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct MethodLabels {
     /// `get`, `watch` or `evaluate`.
     pub method: &'static str,
+    /// The configured caller's name.
+    pub caller: &'static str,
 }
 
 /// All the service's metrics.
@@ -106,6 +118,8 @@ pub struct Metrics {
     pub audit_refused: Counter,
     /// 1 while the audit sink is stalled.
     pub audit_stalled: Gauge,
+    /// Terminal answers that contradicted the terminal facts held for their transaction.
+    pub upstream_inconsistent: Family<ProductLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -158,13 +172,17 @@ impl Metrics {
             cache.clone(),
         );
         let rpcs = Family::<RpcLabels, Counter>::default();
-        registry.register("rpcs", "RPCs finished, by method and outcome", rpcs.clone());
+        registry.register(
+            "rpcs",
+            "RPCs finished, by method, outcome and caller",
+            rpcs.clone(),
+        );
         let in_flight = Gauge::default();
         registry.register("in_flight", "RPCs in progress", in_flight.clone());
         let shed = Family::<MethodLabels, Counter>::default();
         registry.register(
             "shed",
-            "RPCs shed because the service was saturated",
+            "RPCs shed because the service or the caller was saturated, by method and caller",
             shed.clone(),
         );
         let audit_dropped = Counter::default();
@@ -185,6 +203,12 @@ impl Metrics {
             "1 while the audit sink is stalled (calls wait, then fail closed)",
             audit_stalled.clone(),
         );
+        let upstream_inconsistent = Family::<ProductLabels, Counter>::default();
+        registry.register(
+            "upstream_inconsistent",
+            "Terminal answers that contradicted the terminal facts held for their transaction",
+            upstream_inconsistent.clone(),
+        );
         Self {
             registry,
             verdicts,
@@ -197,6 +221,7 @@ impl Metrics {
             in_flight,
             shed,
             audit_dropped,
+            upstream_inconsistent,
             audit_refused,
             audit_stalled,
         }

@@ -313,7 +313,7 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// The span of one RPC, child of the caller's `traceparent` when there is one. Fields filled
-/// later: `product` and `tenant` ([`record_query`]), `decision` and `from_cache`
+/// later: `caller` ([`record_caller`]), `product` and `tenant` ([`record_query`]), `decision` and `from_cache`
 /// ([`record_answer`]).
 ///
 /// Without an exporter the span carries only what log lines use (method, trace id and the
@@ -336,6 +336,7 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
             rpc.service = crate::pb::SERVICE_NAME,
             rpc.method = method,
             trace_id = tracing::field::Empty,
+            caller = tracing::field::Empty,
             product = tracing::field::Empty,
             tenant = tracing::field::Empty,
             decision = tracing::field::Empty,
@@ -362,6 +363,7 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
         "rpc",
         rpc.method = method,
         trace_id = trace_id.as_str(),
+        caller = tracing::field::Empty,
         product = tracing::field::Empty,
         tenant = tracing::field::Empty,
         decision = tracing::field::Empty,
@@ -379,6 +381,11 @@ pub fn rpc_span(request: &http::Request<()>) -> tracing::Span {
         }
     });
     span
+}
+
+/// Records who calls (the configured caller's name) on the current (RPC) span.
+pub fn record_caller(caller: &str) {
+    tracing::Span::current().record("caller", caller);
 }
 
 /// Records what an RPC asks about on the current (RPC) span, in one dispatch (the tenant

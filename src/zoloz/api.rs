@@ -205,6 +205,23 @@ impl BaseUrl {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether answers would travel in the clear over a network: `http://` to a host other
+    /// than loopback (`localhost`, 127.0.0.0/8, `::1`).
+    pub fn is_plaintext_off_loopback(&self) -> bool {
+        let Ok(url) = reqwest::Url::parse(&self.0) else {
+            return true;
+        };
+        if url.scheme() != "http" {
+            return false;
+        }
+        let host = url.host_str().unwrap_or_default();
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match bare.parse::<std::net::IpAddr>() {
+            Ok(ip) => !ip.is_loopback(),
+            Err(_) => !host.eq_ignore_ascii_case("localhost"),
+        }
+    }
 }
 
 impl FromStr for BaseUrl {
@@ -245,6 +262,23 @@ impl fmt::Display for BaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plaintext_is_told_apart_from_loopback() {
+        for (url, off_loopback) in [
+            ("https://sg-production-api.zoloz.com", false),
+            ("http://127.0.0.1:8080", false),
+            ("http://127.1.2.3", false),
+            ("http://[::1]:9", false),
+            ("http://localhost:9", false),
+            ("http://10.0.0.7:8080", true),
+            ("http://proxy.internal", true),
+            ("http://[2001:db8::1]", true),
+        ] {
+            let url: BaseUrl = url.parse().unwrap();
+            assert_eq!(url.is_plaintext_off_loopback(), off_loopback, "{url}");
+        }
+    }
 
     #[test]
     fn base_url_strips_trailing_slash_and_refuses_paths() {

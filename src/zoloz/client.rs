@@ -3,9 +3,9 @@
 //! (fail closed), opens the envelope, reads the result code, and retries as docs/protocol.md
 //! says, with full-jitter backoff inside the caller's deadline and a retry budget.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -300,6 +300,78 @@ struct Inner {
     clock: Arc<dyn Clock>,
     budget: TpsBudget,
     observer: Arc<dyn CallObserver>,
+    binding: Mutex<Binding>,
+}
+
+/// How much earlier than the request's sending (in ZOLOZ's clock) a `Response-Time` may be:
+/// the header has whole seconds, and clocks jitter.
+pub const BINDING_TOLERANCE: Duration = Duration::from_secs(2);
+
+/// The least wait before retrying an answer refused as a replay: `Response-Time` has whole
+/// seconds, so an answer after it is signed anew.
+pub const REPLAYED_RETRY_DELAY: Duration = Duration::from_millis(1100);
+
+/// Signatures remembered at most per tenant (each for the freshness window); the oldest is
+/// forgotten first.
+pub const MAX_REMEMBERED_SIGNATURES: usize = 65_536;
+
+/// What binds an answer to its request: the clock offset to ZOLOZ measured from its answers,
+/// and the signatures accepted within the freshness window with the transaction each answered.
+#[derive(Debug, Default)]
+struct Binding {
+    /// The largest `Response-Time − local receipt time` of recent answers (ms), and when it was
+    /// measured. A genuine answer is stamped before it is received, so this is at most the
+    /// true offset; a replayed (older) answer only gives a smaller sample.
+    offset: Option<(i128, OffsetDateTime)>,
+    /// SHA-256 of an accepted `Signature` header → (the transaction it answered, forget after).
+    seen: HashMap<[u8; 32], (String, OffsetDateTime)>,
+    /// The same keys in acceptance order, for expiry and the bound.
+    order: VecDeque<([u8; 32], OffsetDateTime)>,
+}
+
+impl Binding {
+    /// Takes this answer's offset sample and returns the offset estimate (ms) to check it with.
+    fn offset(&mut self, sample: i128, now: OffsetDateTime, window: Duration) -> i128 {
+        match self.offset {
+            Some((best, at)) if best >= sample && now - at <= window => best,
+            _ => {
+                self.offset = Some((sample, now));
+                sample
+            }
+        }
+    }
+
+    /// Records an accepted signature for `transaction`; refuses one already accepted for
+    /// another transaction within the window.
+    fn accept(
+        &mut self,
+        signature: [u8; 32],
+        transaction: &str,
+        now: OffsetDateTime,
+        window: Duration,
+    ) -> Result<(), String> {
+        while let Some((key, until)) = self.order.front() {
+            if *until > now && self.order.len() < MAX_REMEMBERED_SIGNATURES {
+                break;
+            }
+            if self.seen.get(key).is_some_and(|(_, u)| u == until) {
+                self.seen.remove(key);
+            }
+            self.order.pop_front();
+        }
+        if let Some((answered, _)) = self.seen.get(&signature)
+            && answered != transaction
+        {
+            return Err(
+                "this signed answer was already accepted for another transaction (a replay)".into(),
+            );
+        }
+        let until = now + window;
+        self.seen
+            .insert(signature, (transaction.to_string(), until));
+        self.order.push_back((signature, until));
+        Ok(())
+    }
 }
 
 impl fmt::Debug for ZolozClient {
@@ -351,6 +423,7 @@ impl ZolozClient {
                 clock,
                 budget,
                 observer,
+                binding: Mutex::new(Binding::default()),
             }),
         })
     }
@@ -368,7 +441,13 @@ impl ZolozClient {
         deadline: Option<Instant>,
     ) -> Result<VerifiedResponse, UpstreamError> {
         let api = self.inner.config.face_capture_api.api_for(product);
-        self.call(api, &request.to_json(product), deadline).await
+        self.call_for(
+            api,
+            &request.to_json(product),
+            Some(request.transaction_id.as_str()),
+            deadline,
+        )
+        .await
     }
 
     /// Calls `authentication/test` (a readiness probe of the credentials): ZOLOZ echoes the
@@ -386,6 +465,18 @@ impl ZolozClient {
         &self,
         api: Api,
         body: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<VerifiedResponse, UpstreamError> {
+        self.call_for(api, body, None, deadline).await
+    }
+
+    /// [`ZolozClient::call`] for a request about `transaction`: an answer whose signature was
+    /// already accepted for another transaction is refused.
+    async fn call_for(
+        &self,
+        api: Api,
+        body: &[u8],
+        transaction: Option<&str>,
         deadline: Option<Instant>,
     ) -> Result<VerifiedResponse, UpstreamError> {
         let inner = &self.inner;
@@ -414,9 +505,10 @@ impl ZolozClient {
             } else {
                 tracing::Span::none()
             };
-            let outcome = tokio::time::timeout_at(attempt_deadline, self.attempt(api, body))
-                .instrument(span.clone())
-                .await;
+            let outcome =
+                tokio::time::timeout_at(attempt_deadline, self.attempt(api, body, transaction))
+                    .instrument(span.clone())
+                    .await;
             let mut error = match outcome {
                 Ok(Ok(mut response)) => {
                     span.record("outcome", "ok");
@@ -450,7 +542,12 @@ impl ZolozClient {
             if !error.is_retryable() || attempts >= inner.config.retry.max_attempts {
                 return Err(error);
             }
-            let delay = self.backoff(attempts);
+            let mut delay = self.backoff(attempts);
+            if matches!(error, UpstreamError::Replayed(_)) {
+                // The same bytes as an answer accepted for another transaction: the next
+                // answer, in a later second, carries a new Response-Time and signature.
+                delay = delay.max(REPLAYED_RETRY_DELAY);
+            }
             if Instant::now() + delay >= deadline {
                 tracing::debug!(api = api.label(), attempts, "no time left to retry");
                 return Err(error);
@@ -481,11 +578,17 @@ impl ZolozClient {
         cap.mul_f64(rand::random::<f64>())
     }
 
-    async fn attempt(&self, api: Api, plaintext: &[u8]) -> Result<VerifiedResponse, UpstreamError> {
+    async fn attempt(
+        &self,
+        api: Api,
+        plaintext: &[u8],
+        transaction: Option<&str>,
+    ) -> Result<VerifiedResponse, UpstreamError> {
         let inner = &self.inner;
         let config = &inner.config;
         let path = api.path();
-        let time = signing::format_wire_time(inner.clock.now().to_offset(time::UtcOffset::UTC));
+        let sent = inner.clock.now();
+        let time = signing::format_wire_time(sent.to_offset(time::UtcOffset::UTC));
         let mut headers = HeaderMap::new();
         let body: Bytes = match (&config.auth, config.encrypt) {
             (Auth::Rsa { zoloz_keys, .. }, true) => {
@@ -535,7 +638,8 @@ impl ZolozClient {
             });
         }
         let (headers, raw) = (response.headers, response.body);
-        self.verify(path, &headers, &raw)?;
+        let signed = self.verify(path, &headers, &raw)?;
+        self.signed_after(sent, signed.time)?;
         // Encrypted or not is decided per answer (docs/protocol.md, RSA_AES): with an Encrypt header, a body that is not a
         // JSON object is the Base64 ciphertext (ZOLOZ's SDK decrypts whenever the header is
         // there, whatever the Content-Type says), and one that is a JSON object is a plain
@@ -568,6 +672,17 @@ impl ZolozClient {
                 attempts: 0,
             });
         }
+        // An outcome binds its signature to its transaction: the same signed answer offered
+        // for another transaction within the freshness window is a replay.
+        if let Some(transaction) = transaction {
+            let now = inner.clock.now();
+            inner
+                .binding
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .accept(signed.digest, transaction, now, config.freshness_window)
+                .map_err(UpstreamError::Replayed)?;
+        }
         Ok(VerifiedResponse {
             body: plaintext,
             json: root,
@@ -578,9 +693,40 @@ impl ZolozClient {
         })
     }
 
+    /// Refuses an answer signed before its request was sent, allowing for the clock offset to
+    /// ZOLOZ measured from its answers (each within the freshness window) and
+    /// [`BINDING_TOLERANCE`]. Until an offset is known (the first answer after start, or after
+    /// a freshness window without answers) the freshness window alone applies.
+    fn signed_after(
+        &self,
+        sent: OffsetDateTime,
+        signed: OffsetDateTime,
+    ) -> Result<(), UpstreamError> {
+        let inner = &self.inner;
+        let received = inner.clock.now();
+        let window = inner.config.freshness_window;
+        let sample = (signed - received).whole_milliseconds();
+        let offset = inner
+            .binding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .offset(sample, received, window);
+        let earliest = (sent - signed).whole_milliseconds() + offset;
+        let tolerance = BINDING_TOLERANCE.as_millis() as i128;
+        if earliest > tolerance {
+            return Err(UpstreamError::Signature(format!(
+                "Response-Time is {}s before the request was sent (clock offset to ZOLOZ {}s): \
+                 an answer to an earlier request",
+                earliest / 1000,
+                offset / 1000
+            )));
+        }
+        Ok(())
+    }
+
     /// Fail closed: the signature must verify over the raw bytes, and the signed
     /// `Response-Time` must be within the freshness window.
-    fn verify(&self, path: &str, headers: &HeaderMap, raw: &[u8]) -> Result<(), UpstreamError> {
+    fn verify(&self, path: &str, headers: &HeaderMap, raw: &[u8]) -> Result<Signed, UpstreamError> {
         let config = &self.inner.config;
         let refuse = |m: String| UpstreamError::Signature(m);
         let text = |name: &'static str| -> Result<&str, UpstreamError> {
@@ -622,7 +768,13 @@ impl ZolozClient {
                 config.freshness_window.as_secs()
             )));
         }
-        Ok(())
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        Ok(Signed {
+            time: sent,
+            digest: out,
+        })
     }
 
     fn open(&self, encrypt: &HeaderValue, raw: &[u8]) -> Result<Bytes, UpstreamError> {
@@ -650,6 +802,13 @@ impl ZolozClient {
 fn is_json_object(body: &[u8]) -> bool {
     let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
     body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// What a verified answer's signature says: when ZOLOZ signed it, and a digest of the
+/// signature (to recognise it again).
+struct Signed {
+    time: OffsetDateTime,
+    digest: [u8; 32],
 }
 
 /// The one value of a response header, if any. A header sent twice is refused: which copy was
@@ -762,6 +921,43 @@ mod tests {
                 .unwrap_err()
                 .contains("keyVersion \"3\"")
         );
+    }
+
+    #[test]
+    fn signatures_are_remembered_for_the_window_and_bounded() {
+        let window = Duration::from_secs(300);
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let mut binding = Binding::default();
+        binding.accept([1; 32], "T1", t0, window).unwrap();
+        // The same answer again for the same transaction is no replay; for another it is.
+        binding.accept([1; 32], "T1", t0, window).unwrap();
+        assert!(binding.accept([1; 32], "T2", t0, window).is_err());
+        // Past the window it is forgotten (the freshness check refuses it by then anyway).
+        let later = t0 + Duration::from_secs(301);
+        binding.accept([1; 32], "T2", later, window).unwrap();
+        // Never more than the bound.
+        for i in 0..MAX_REMEMBERED_SIGNATURES + 10 {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            key[31] = 7;
+            binding.accept(key, "T", later, window).unwrap();
+        }
+        assert!(binding.order.len() <= MAX_REMEMBERED_SIGNATURES);
+        assert!(binding.seen.len() <= MAX_REMEMBERED_SIGNATURES);
+    }
+
+    #[test]
+    fn the_offset_estimate_keeps_the_largest_recent_sample() {
+        let window = Duration::from_secs(300);
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let mut binding = Binding::default();
+        // The first sample is the estimate; a smaller one (an older answer) does not lower it.
+        assert_eq!(binding.offset(-1_500, t0, window), -1_500);
+        assert_eq!(binding.offset(-40_000, t0, window), -1_500);
+        assert_eq!(binding.offset(-1_000, t0, window), -1_000);
+        // An estimate older than the window gives way to the new sample.
+        let later = t0 + Duration::from_secs(301);
+        assert_eq!(binding.offset(-3_000, later, window), -3_000);
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub enum UpstreamError {
     /// The response signature is missing or invalid, or its `Response-Time` is stale.
     #[error("response refused: {0}")]
     Signature(String),
+    /// A signed answer byte for byte the same as one accepted for another transaction within
+    /// the freshness window: a replay, or two transactions answered in the same second with
+    /// identical bodies. A new attempt (a new second, a new signature) tells them apart.
+    #[error("response refused: {0}")]
+    Replayed(String),
     /// A signed response that does not decrypt or has no result envelope.
     #[error("malformed response: {0}")]
     Malformed(String),
@@ -81,7 +86,9 @@ impl UpstreamError {
             UpstreamError::HttpStatus { .. } => ErrorReason::UpstreamUnavailable,
             UpstreamError::Failure { failure, .. } => (*failure).into(),
             UpstreamError::Timeout { .. } => ErrorReason::UpstreamTimeout,
-            UpstreamError::Signature(_) => ErrorReason::UpstreamSignatureInvalid,
+            UpstreamError::Signature(_) | UpstreamError::Replayed(_) => {
+                ErrorReason::UpstreamSignatureInvalid
+            }
             UpstreamError::Malformed(_) => ErrorReason::UpstreamMalformedResponse,
             // Our configuration cannot make a request ZOLOZ would take: a credentials problem.
             UpstreamError::Request(_) => ErrorReason::UpstreamAuthRejected,
@@ -98,6 +105,7 @@ impl UpstreamError {
             UpstreamError::Failure { .. } => "failure_code",
             UpstreamError::Timeout { .. } => "timeout",
             UpstreamError::Signature(_) => "signature_invalid",
+            UpstreamError::Replayed(_) => "replayed",
             UpstreamError::Malformed(_) => "malformed",
             UpstreamError::Request(_) => "request",
         }
@@ -105,10 +113,11 @@ impl UpstreamError {
 
     /// Whether a new attempt may succeed (docs/protocol.md, Retries: transport failures, 5xx, 429,
     /// `SYSTEM_ERROR`, `PROCESS_TIMEOUT`, `REQUEST_TRAFFIC_EXCEED_LIMIT`). Configuration
-    /// errors, bad signatures and malformed bodies are never retried.
+    /// errors, bad signatures and malformed bodies are never retried; a replayed signature
+    /// is, since the next answer carries a new one.
     pub fn is_retryable(&self) -> bool {
         match self {
-            UpstreamError::Transport { .. } => true,
+            UpstreamError::Transport { .. } | UpstreamError::Replayed(_) => true,
             UpstreamError::HttpStatus { status, .. } => *status >= 500 || *status == 429,
             UpstreamError::Failure { failure, .. } => failure.is_retryable(),
             UpstreamError::Timeout { .. }
@@ -125,7 +134,9 @@ impl UpstreamError {
             | UpstreamError::HttpStatus { attempts, .. }
             | UpstreamError::Failure { attempts, .. }
             | UpstreamError::Timeout { attempts } => *attempts,
-            UpstreamError::Signature(_) | UpstreamError::Malformed(_) => 1,
+            UpstreamError::Signature(_)
+            | UpstreamError::Replayed(_)
+            | UpstreamError::Malformed(_) => 1,
             UpstreamError::Request(_) => 0,
         }
     }
@@ -137,6 +148,7 @@ impl UpstreamError {
             | UpstreamError::Failure { attempts, .. }
             | UpstreamError::Timeout { attempts } => *attempts = n,
             UpstreamError::Signature(_)
+            | UpstreamError::Replayed(_)
             | UpstreamError::Malformed(_)
             | UpstreamError::Request(_) => {}
         }

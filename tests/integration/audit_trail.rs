@@ -24,6 +24,7 @@ use crate::harness::{
 fn config(port: u16, metrics_port: u16, base_url: &str, audit: &Path, extra: &str) -> String {
     format!(
         r#"
+allow_unauthenticated = true
 [server]
 listen = "127.0.0.1:{port}"
 metrics_listen = "127.0.0.1:{metrics_port}"

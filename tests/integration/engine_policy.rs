@@ -293,7 +293,7 @@ face_match_min_score = 80.0
     );
     // The built-in table's version is pinned: changing a default effect changes it, on
     // purpose (every verdict then names a new version).
-    assert_eq!(Policy::default_table().version(), "sha256:0ca65aa0ee9e30f7");
+    assert_eq!(Policy::default_table().version(), "sha256:6d6ed126e80cc811");
     assert_eq!(
         version(
             "[policies.same.effects]\nDEVICE_RISK_HIGH = \"reject\"\n",
@@ -323,4 +323,62 @@ fn verdicts_name_their_policy_and_files_load() {
         loaded.names().collect::<Vec<_>>(),
         ["default", "lenient", "standard", "strict"]
     );
+}
+
+/// Facts marked inconsistent (two terminal answers that contradict each other) decide
+/// REVIEW_REQUIRED whatever they say, REJECTED only where a policy raises the reason, and the
+/// reason cannot be lowered below review.
+#[test]
+fn inconsistent_terminal_facts_are_reviewed() {
+    use zoloz_verdict::domain::{Decision, Policy, Product, ReasonCode, evaluate};
+    let approve = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"},"connectResult":"Success","extFaceInfo":{"faceAttack":false,"faceScore":95.0}}"#;
+    let attack = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"ok"},"connectResult":"Success","extFaceInfo":{"faceAttack":true,"faceScore":95.0}}"#;
+    let facts = |body: &[u8]| {
+        zoloz_verdict::zoloz::products::parse(Product::Connect, body, false)
+            .unwrap()
+            .facts
+    };
+    let (approved, attacked) = (facts(approve), facts(attack));
+    assert!(approved.same_terminal_facts(&approved.clone()));
+    assert!(!approved.same_terminal_facts(&attacked));
+    // A different result message alone is the same facts.
+    let reworded = facts(&approve.replace_str("\"Success\"}", "\"success\"}"));
+    assert!(approved.same_terminal_facts(&reworded));
+    let default = Policy::default_table();
+    for base in [&approved, &attacked] {
+        let mut marked = base.clone();
+        marked.inconsistency = Some("resultCode SUCCESS both times".into());
+        let verdict = evaluate(&marked, &default).unwrap();
+        assert_eq!(verdict.decision, Decision::ReviewRequired);
+        assert!(
+            verdict
+                .reasons
+                .iter()
+                .any(|r| r.code == ReasonCode::UpstreamInconsistent)
+        );
+        let strict = zoloz_verdict::config::parse_policies(
+            "[policies.strict.effects]\nUPSTREAM_INCONSISTENT = \"reject\"\n",
+            "t",
+        )
+        .unwrap();
+        let raised = evaluate(&marked, strict.get("strict").unwrap()).unwrap();
+        assert_eq!(raised.decision, Decision::Rejected);
+    }
+    let lowered = zoloz_verdict::config::parse_policies(
+        "[policies.lax.effects]\nUPSTREAM_INCONSISTENT = \"info\"\n",
+        "t",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(lowered.contains("fail-safe floor"), "{lowered}");
+}
+
+trait ReplaceStr {
+    fn replace_str(&self, from: &str, to: &str) -> Vec<u8>;
+}
+
+impl ReplaceStr for [u8] {
+    fn replace_str(&self, from: &str, to: &str) -> Vec<u8> {
+        String::from_utf8_lossy(self).replace(from, to).into_bytes()
+    }
 }

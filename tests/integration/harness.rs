@@ -117,6 +117,7 @@ pub fn service_toml(base_url: &str) -> String {
     let v = root().join("tests/vectors");
     format!(
         r#"
+allow_unauthenticated = true
 [server]
 listen = "127.0.0.1:0"
 shutdown_grace = "10s"
@@ -146,9 +147,28 @@ face_capture_api = "v1"
 }
 
 /// Starts a simulator (tweaked by `sim`) and a service in front of it (its configuration
-/// tweaked by `config`), and connects a channel.
+/// tweaked by `config`), and connects a channel. The service serves calls without an identity
+/// (`allow_unauthenticated = true`): these tests are not about callers.
 pub async fn spawn_service(
     sim: impl FnOnce(&mut zoloz_verdict::simulator::SimulatorConfig),
+    config: impl FnOnce(&mut zoloz_verdict::config::Config),
+) -> TestService {
+    spawn(sim, None, config).await
+}
+
+/// As [`spawn_service`], with `callers` (TOML: `[[callers]]` tables, and `[server.tls]` when
+/// they are known by certificate) appended to the configuration and no opening for calls
+/// without an identity.
+pub async fn spawn_service_with_callers(
+    callers: &str,
+    config: impl FnOnce(&mut zoloz_verdict::config::Config),
+) -> TestService {
+    spawn(|_| {}, Some(callers.to_string()), config).await
+}
+
+async fn spawn(
+    sim: impl FnOnce(&mut zoloz_verdict::simulator::SimulatorConfig),
+    callers: Option<String>,
     config: impl FnOnce(&mut zoloz_verdict::config::Config),
 ) -> TestService {
     let keys = sim_keys();
@@ -159,9 +179,15 @@ pub async fn spawn_service(
     );
     sim(&mut sim_config);
     let simulator = start_simulator(sim_config).await;
-    let mut service_config =
-        zoloz_verdict::config::Config::from_toml(&service_toml(&simulator.base_url()), "test")
-            .unwrap();
+    let text = match &callers {
+        None => service_toml(&simulator.base_url()),
+        // Callers named: no opening for calls without an identity.
+        Some(tail) => format!(
+            "{}\n{tail}",
+            service_toml(&simulator.base_url()).replace("allow_unauthenticated = true\n", "")
+        ),
+    };
+    let mut service_config = zoloz_verdict::config::Config::from_toml(&text, "test").unwrap();
     config(&mut service_config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

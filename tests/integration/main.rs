@@ -5,6 +5,8 @@
 
 mod agreement;
 mod audit_trail;
+mod binding;
+mod callers;
 mod client;
 mod engine_policy;
 mod engine_props;
@@ -16,6 +18,7 @@ mod harness;
 mod header_names;
 mod hostile;
 mod key_rotation;
+mod memory;
 #[path = "../support/names.rs"]
 mod names;
 mod observability;

@@ -108,6 +108,7 @@ async fn traces_logs_and_audit_records_are_useful_and_leak_nothing() {
         &config,
         format!(
             r#"
+allow_unauthenticated = true
 [server]
 listen = "127.0.0.1:{port}"
 metrics_listen = "off"

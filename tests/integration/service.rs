@@ -872,7 +872,7 @@ async fn metrics_count_verdicts_cache_and_upstream_calls() {
         r#"zoloz_verdict_upstream_attempts_total{api="connect",outcome="ok"} 1"#,
         r#"zoloz_verdict_upstream_attempts_total{api="connect",outcome="http_5xx"} 3"#,
         r#"zoloz_verdict_upstream_retries_total{api="connect"} 2"#,
-        r#"zoloz_verdict_rpcs_total{method="get",outcome="UPSTREAM_UNAVAILABLE"} 1"#,
+        r#"zoloz_verdict_rpcs_total{method="get",outcome="UPSTREAM_UNAVAILABLE",caller="unauthenticated"} 1"#,
         "zoloz_verdict_upstream_latency_seconds_count",
         "zoloz_verdict_in_flight 0",
     ] {

@@ -184,8 +184,8 @@ fn unusable_tls_log_and_audit_settings_stop_serve_and_check_config() {
         std::fs::write(
             &path,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\nmetrics_listen = \"off\"\n{extra}\n\
-                 {tenant}"
+                "allow_unauthenticated = true\n[server]\nlisten = \"127.0.0.1:{port}\"\n\
+                 metrics_listen = \"off\"\n{extra}\n{tenant}"
             ),
         )
         .unwrap();

@@ -22,8 +22,8 @@ use zoloz_verdict::zoloz::{envelope, signing};
 
 use crate::harness::{CLIENT_ID, vector_path};
 
-const PATH: &str = "/api/v1/zoloz/connect/checkresult";
-const BODY: &[u8] = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"},"connectResult":"Success","extFaceInfo":{"faceAttack":false,"faceScore":95.0}}"#;
+pub(crate) const PATH: &str = "/api/v1/zoloz/connect/checkresult";
+pub(crate) const BODY: &[u8] = br#"{"result":{"resultCode":"SUCCESS","resultStatus":"S","resultMessage":"Success"},"connectResult":"Success","extFaceInfo":{"faceAttack":false,"faceScore":95.0}}"#;
 
 fn private(name: &str) -> PrivateKey {
     PrivateKey::from_file(&vector_path(name)).unwrap()
@@ -33,12 +33,12 @@ fn public(name: &str) -> PublicKey {
     PublicKey::from_file(&vector_path(name)).unwrap()
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     signing::format_wire_time(time::OffsetDateTime::now_utc())
 }
 
 /// ZOLOZ's signature over `body`, answered at `time`, for the Connect path.
-fn zoloz_signature(time: &str, body: &[u8]) -> String {
+pub(crate) fn zoloz_signature(time: &str, body: &[u8]) -> String {
     signing::sign(
         &private("zoloz_private.pk8.b64"),
         PATH,
@@ -49,7 +49,7 @@ fn zoloz_signature(time: &str, body: &[u8]) -> String {
 }
 
 /// An HTTP/1.1 answer with these headers (in this order, repeats kept) and body.
-fn answer(headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
+pub(crate) fn answer(headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
     let mut head = format!(
         "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -65,6 +65,14 @@ fn answer(headers: &[(&str, String)], body: &[u8]) -> Vec<u8> {
 
 /// A loopback server that reads each request whole and writes `reply()`; counts requests.
 async fn server(reply: impl Fn() -> Vec<u8> + Send + Sync + 'static) -> (String, Arc<AtomicU32>) {
+    server_with(move |_| reply()).await
+}
+
+/// A loopback server that reads each request whole and writes `reply(request body)`; counts
+/// requests.
+pub(crate) async fn server_with(
+    reply: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static,
+) -> (String, Arc<AtomicU32>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let calls = Arc::new(AtomicU32::new(0));
@@ -102,7 +110,9 @@ async fn server(reply: impl Fn() -> Vec<u8> + Send + Sync + 'static) -> (String,
                     }
                 }
                 counted.fetch_add(1, Ordering::SeqCst);
-                let _ = socket.write_all(&reply()).await;
+                let text = String::from_utf8_lossy(&request);
+                let start = text.find("\r\n\r\n").map_or(request.len(), |e| e + 4);
+                let _ = socket.write_all(&reply(&request[start..])).await;
                 let _ = socket.shutdown().await;
             });
         }

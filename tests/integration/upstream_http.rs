@@ -259,6 +259,7 @@ fn serve(base_url: &str, ssl_cert_file: &std::path::Path) -> Served {
         &config,
         format!(
             r#"
+allow_unauthenticated = true
 [server]
 listen = "127.0.0.1:{port}"
 metrics_listen = "off"

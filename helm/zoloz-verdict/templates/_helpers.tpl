@@ -89,6 +89,7 @@ Where the service finds things in the container.
 */}}
 {{- define "zoloz-verdict.configPath" -}}/etc/zoloz-verdict/config.toml{{- end }}
 {{- define "zoloz-verdict.keysDir" -}}/etc/zoloz-verdict/keys{{- end }}
+{{- define "zoloz-verdict.callersDir" -}}/etc/zoloz-verdict/callers{{- end }}
 {{- define "zoloz-verdict.tlsDir" -}}/etc/zoloz-verdict/tls/server{{- end }}
 {{- define "zoloz-verdict.clientCaDir" -}}/etc/zoloz-verdict/tls/client-ca{{- end }}
 {{- define "zoloz-verdict.probeClientDir" -}}/etc/zoloz-verdict/tls/probe-client{{- end }}
@@ -179,6 +180,24 @@ value. Included by the ConfigMap and the Deployment.
 {{- $policies := keys .Values.policies }}
 {{- if and .Values.config.defaultPolicy (ne .Values.config.defaultPolicy "default") (not (has .Values.config.defaultPolicy $policies)) }}
 {{- fail (printf "config.defaultPolicy %q names no policy (policies: default, %s)" .Values.config.defaultPolicy (join ", " (sortAlpha $policies))) }}
+{{- end }}
+{{- $tenantNames := list }}
+{{- range .Values.tenants }}{{ $tenantNames = append $tenantNames .name }}{{ end }}
+{{- $callerNames := dict }}
+{{- range $i, $c := .Values.callers }}
+{{- $at := printf "callers[%d] (%s)" $i $c.name }}
+{{- if hasKey $callerNames $c.name }}
+{{- fail (printf "%s: the caller name is used twice" $at) }}
+{{- end }}
+{{- $_ := set $callerNames $c.name true }}
+{{- if and (or $c.uriSans $c.dnsSans $c.commonNames) (not $.Values.tls.clientCaSecret) }}
+{{- fail (printf "%s: certificate names (uriSans, dnsSans, commonNames) need mTLS: set tls.clientCaSecret" $at) }}
+{{- end }}
+{{- range $c.tenants }}
+{{- if and (ne . "*") (not (has . $tenantNames)) }}
+{{- fail (printf "%s: tenants names %q, which is not in tenants" $at .) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $seen := dict }}
 {{- range $i, $t := .Values.tenants }}

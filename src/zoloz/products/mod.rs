@@ -153,6 +153,7 @@ pub fn parse_value(
             transaction_id,
             detail,
             shape_mismatches,
+            inconsistency: None,
         },
         images: sink.images,
         undecodable_images: sink.undecodable,
