@@ -70,6 +70,11 @@ impl ResponseBudget {
         }
     }
 
+    /// How long an answer may wait for its reader.
+    pub fn send_timeout(&self) -> Duration {
+        self.send_timeout
+    }
+
     /// The budget in bytes.
     pub fn bytes(&self) -> u64 {
         u64::from(self.total_kib) * 1024

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument as _;
 
+use super::budget::{Held, ResponseBudget};
 use super::deadline::answer_by;
 use super::status::to_status;
 use super::validate::{self, EvaluateQuery, VerdictQuery};
@@ -147,6 +148,26 @@ impl<B> VerdictGrpc<B> {
                 Err(to_status(&error))
             }
         }
+    }
+
+    /// The refusal of an image-carrying call while the response budget is spent (counted as
+    /// shed).
+    fn over_budget(&self, method: &'static str, caller: &Caller) -> ServiceError {
+        self.metrics
+            .shed
+            .get_or_create(&MethodLabels {
+                method,
+                caller: caller.name,
+            })
+            .inc();
+        ServiceError::new(
+            ErrorReason::Overloaded,
+            format!(
+                "image answers being made or waiting to be read hold the response budget \
+                 (server.max_response_bytes_in_flight, {} bytes); retry with backoff",
+                self.settings.response_budget.bytes()
+            ),
+        )
     }
 
     /// Resolves the tenant a request asks about (its own, else the caller's default, else the
@@ -308,24 +329,7 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
             // An image-carrying call holds the response budget from admission (an estimate)
             // until its answer is written out (its encoded size).
             let budget = &self.settings.response_budget;
-            let over_budget = || {
-                self.metrics
-                    .shed
-                    .get_or_create(&MethodLabels {
-                        method: "get",
-                        caller: caller.name,
-                    })
-                    .inc();
-                ServiceError::new(
-                    ErrorReason::Overloaded,
-                    format!(
-                        "image answers being made or waiting to be read hold the response \
-                         budget (server.max_response_bytes_in_flight, {} bytes); retry with \
-                         backoff",
-                        budget.bytes()
-                    ),
-                )
-            };
+            let over_budget = || self.over_budget("get", &caller);
             let held = match query.images.return_images {
                 true => Some(
                     budget
@@ -377,7 +381,21 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
             .unwrap_or(self.settings.watch_max_wait)
             .min(self.settings.watch_max_wait);
         let end = caller_deadline.min(Instant::now() + wait);
-        let (tx, rx) = mpsc::channel(4);
+        // A Watch that returns images holds the response budget for as long as its stream
+        // lives: room for the result waiting in its channel (one, for such a Watch) and the one
+        // being written out, each first estimated, then sized when it is made.
+        let budget = self.settings.response_budget.clone();
+        let held = match query.images.return_images {
+            true => match budget.reserve(WATCH_IMAGE_RESULTS * super::budget::ADMISSION_ESTIMATE) {
+                Some(held) => Some(held),
+                None => {
+                    let refused = self.over_budget("watch", &caller);
+                    return self.finish("watch", &caller, Err(refused));
+                }
+            },
+            false => None,
+        };
+        let (tx, rx) = mpsc::channel(if held.is_some() { 1 } else { 4 });
         let watcher = Watcher {
             backend: Arc::clone(&self.backend),
             query,
@@ -388,6 +406,7 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
             tx,
             shutdown: self.shutdown.clone(),
             metrics: Arc::clone(&self.metrics),
+            budget: held.clone().map(|held| (budget, held)),
         };
         tokio::spawn(
             async move {
@@ -396,7 +415,10 @@ impl<B: Backend> VerdictService for VerdictGrpc<B> {
             }
             .instrument(tracing::Span::current()),
         );
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(HeldStream {
+            inner: ReceiverStream::new(rx),
+            _held: held,
+        })))
     }
 
     async fn evaluate_verification_result(
@@ -431,6 +453,30 @@ struct Watcher<B> {
     tx: mpsc::Sender<Result<pb::VerificationResult, Status>>,
     shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
+    /// For a Watch that returns images: the response budget and the stream's reservation.
+    budget: Option<(ResponseBudget, Held)>,
+}
+
+/// The results an image-carrying Watch holds budget for: one waiting in its channel, one being
+/// written out.
+const WATCH_IMAGE_RESULTS: usize = 2;
+
+/// A Watch's stream, holding its share of the response budget until the stream is dropped
+/// (its last result written out, or the caller gone).
+struct HeldStream {
+    inner: ReceiverStream<Result<pb::VerificationResult, Status>>,
+    _held: Option<Held>,
+}
+
+impl tokio_stream::Stream for HeldStream {
+    type Item = Result<pb::VerificationResult, Status>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        Pin::new(&mut self.get_mut().inner).poll_next(cx)
+    }
 }
 
 /// Errors a Watch keeps polling through (the next poll may succeed).
@@ -456,7 +502,19 @@ impl<B: Backend> Watcher<B> {
             })
             .inc();
         if let Err(error) = outcome {
-            let _ = self.tx.send(Err(to_status(&error))).await;
+            let _ = self.send(Err(to_status(&error))).await;
+        }
+    }
+
+    /// Sends one item, waiting for a slow reader at most the send timeout when the Watch
+    /// returns images (a stalled reader must not hold the Watch, and its budget, until its end).
+    /// `false` when the item was not taken: the caller is gone or does not read.
+    async fn send(&self, item: Result<pb::VerificationResult, Status>) -> bool {
+        match &self.budget {
+            Some((budget, _)) => tokio::time::timeout(budget.send_timeout(), self.tx.send(item))
+                .await
+                .is_ok_and(|sent| sent.is_ok()),
+            None => self.tx.send(item).await.is_ok(),
         }
     }
 
@@ -481,7 +539,22 @@ impl<B: Backend> Watcher<B> {
                     let terminal = decision != pb::Decision::Pending;
                     if last_decision != Some(decision) {
                         last_decision = Some(decision);
-                        if self.tx.send(Ok(result)).await.is_err() {
+                        // Images are sized when they are made: the stream holds room for two
+                        // results of this size (one waiting, one being written out).
+                        if let Some((budget, held)) = &self.budget
+                            && !result.images.is_empty()
+                            && !budget.resize(
+                                held,
+                                WATCH_IMAGE_RESULTS * prost::Message::encoded_len(&result),
+                            )
+                        {
+                            return Err(ServiceError::new(
+                                ErrorReason::Overloaded,
+                                "the watch's images do not fit the response budget \
+                                 (server.max_response_bytes_in_flight) now; watch again later",
+                            ));
+                        }
+                        if !self.send(Ok(result)).await {
                             return Ok(());
                         }
                     }

@@ -655,16 +655,16 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// spelling a hash of the transaction id). ZOLOZ's answers to different transactions differ
 /// (scores, OCR, images); the simulator's templates do not, and two byte-identical answers
 /// signed in the same second for two transactions are what a replay looks like: the service
-/// refuses the second.
+/// refuses the second. No line break: ZOLOZ's Java SDK reads the body line by line and
+/// verifies the signature over the lines joined, so a line break would fail its check.
 fn distinct(body: Bytes, transaction_id: &str) -> Bytes {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in transaction_id.bytes() {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    let mut out = Vec::with_capacity(body.len() + 65);
+    let mut out = Vec::with_capacity(body.len() + 64);
     out.extend_from_slice(&body);
-    out.push(b'\n');
     out.extend((0..64).map(|bit| if hash >> bit & 1 == 1 { b'\t' } else { b' ' }));
     Bytes::from(out)
 }
@@ -698,6 +698,18 @@ fn http_error(status: StatusCode, code: &str, message: &str) -> Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_bodies_differ_by_transaction_and_stay_on_one_line() {
+        let body = Bytes::from_static(br#"{"result":{"resultCode":"SUCCESS"}}"#);
+        let a = distinct(body.clone(), "T1");
+        let b = distinct(body.clone(), "T2");
+        assert_ne!(a, b);
+        assert_eq!(a, distinct(body.clone(), "T1"));
+        // ZOLOZ's Java SDK joins the body's lines before it verifies the signature.
+        assert!(!a.contains(&b'\n') && !a.contains(&b'\r'));
+        assert!(serde_json::from_slice::<serde_json::Value>(&a).is_ok());
+    }
 
     #[test]
     fn transaction_ids_resolve_by_product() {

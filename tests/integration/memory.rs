@@ -399,3 +399,89 @@ async fn two_hundred_stalled_readers_and_evaluate_floods_stay_under_256_mib() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A Watch that returns images holds the response budget for as long as its stream lives:
+/// while one runs on a budget that fits one, another image Watch and an image Get are shed
+/// with `OVERLOADED`, a Watch without images is served, and once the first stream ends the
+/// budget is free again.
+#[tokio::test]
+async fn an_image_watch_holds_the_response_budget_while_its_stream_lives() {
+    let service = crate::harness::spawn_service(
+        |_| {},
+        |c| c.server.max_response_bytes_in_flight = 8 * 1024 * 1024,
+    )
+    .await;
+    let mut client = service.client();
+    let watch = |id: &str, images: bool| pb::WatchVerificationResultRequest {
+        product: pb::Product::FaceCapture as i32,
+        transaction_id: id.to_string(),
+        image_options: images.then(|| pb::ImageOptions {
+            return_images: true,
+            extra_images: Vec::new(),
+        }),
+        ..Default::default()
+    };
+    // PROCESSING on every poll: the first image Watch runs until it is dropped.
+    let mut first = client
+        .watch_verification_result(watch("sim-face-capture-pending", true))
+        .await
+        .unwrap()
+        .into_inner();
+    let pending = first.message().await.unwrap().unwrap();
+    assert_eq!(pending.decision, pb::Decision::Pending as i32);
+
+    let refused = client
+        .watch_verification_result(watch("sim-face-capture-pending.2", true))
+        .await;
+    let status = match refused {
+        Err(status) => status,
+        Ok(stream) => stream.into_inner().message().await.unwrap_err(),
+    };
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(
+        status.get_details_error_info().unwrap().reason,
+        "OVERLOADED"
+    );
+    let mut image_get = crate::harness::request(
+        zoloz_verdict::domain::Product::FaceCapture,
+        "sim-face-capture-large-images.watching",
+    );
+    image_get.image_options = Some(pb::ImageOptions {
+        return_images: true,
+        extra_images: Vec::new(),
+    });
+    let status = client
+        .get_verification_result(image_get.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+
+    // Without images a Watch holds nothing and is served.
+    let mut plain = client
+        .watch_verification_result(watch("sim-face-capture-approve", false))
+        .await
+        .unwrap()
+        .into_inner();
+    let approved = plain.message().await.unwrap().unwrap();
+    assert_eq!(approved.decision, pb::Decision::Approved as i32);
+
+    // The first stream ends: its share of the budget comes back.
+    drop(first);
+    let started = std::time::Instant::now();
+    loop {
+        match client.get_verification_result(image_get.clone()).await {
+            Ok(answer) => {
+                assert!(!answer.into_inner().images.is_empty());
+                break;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "the budget was not freed when the image Watch ended"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
