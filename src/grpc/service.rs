@@ -153,13 +153,7 @@ impl<B> VerdictGrpc<B> {
     /// The refusal of an image-carrying call while the response budget is spent (counted as
     /// shed).
     fn over_budget(&self, method: &'static str, caller: &Caller) -> ServiceError {
-        self.metrics
-            .shed
-            .get_or_create(&MethodLabels {
-                method,
-                caller: caller.name,
-            })
-            .inc();
+        self.count_shed(method, caller);
         ServiceError::new(
             ErrorReason::Overloaded,
             format!(
@@ -168,6 +162,17 @@ impl<B> VerdictGrpc<B> {
                 self.settings.response_budget.bytes()
             ),
         )
+    }
+
+    /// Counts a call shed with `OVERLOADED`.
+    fn count_shed(&self, method: &'static str, caller: &Caller) {
+        self.metrics
+            .shed
+            .get_or_create(&MethodLabels {
+                method,
+                caller: caller.name,
+            })
+            .inc();
     }
 
     /// Resolves the tenant a request asks about (its own, else the caller's default, else the
@@ -202,13 +207,7 @@ impl<B> VerdictGrpc<B> {
             }
         });
         let shed = |message: String| {
-            self.metrics
-                .shed
-                .get_or_create(&MethodLabels {
-                    method,
-                    caller: caller.name,
-                })
-                .inc();
+            self.count_shed(method, caller);
             self.record(method, caller.name, Some(ErrorReason::Overloaded));
             to_status(&ServiceError::new(ErrorReason::Overloaded, message))
         };
