@@ -14,6 +14,18 @@ use zoloz_verdict::pb::verdict_service_client::VerdictServiceClient;
 
 use crate::harness::{binary, fixture, free_port, vector_path};
 
+/// The real binary serving `config`, quietly (warnings only, no output kept).
+fn serve(config: &std::path::Path) -> std::process::Child {
+    Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -49,14 +61,7 @@ async fn large_evaluate_bodies_are_refused_without_being_parsed() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&config);
     let pid = child.id();
     let url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
@@ -293,14 +298,7 @@ async fn two_hundred_stalled_readers_and_evaluate_floods_stay_under_256_mib() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&config);
     let pid = child.id();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let started = Instant::now();

@@ -219,46 +219,36 @@ async fn ambiguous_signed_headers_are_refused() {
     }
 }
 
+/// A signed plain answer that still carries an `Encrypt` header, labelled `content_type`.
+fn plain_under_encrypt(content_type: &str, body: &'static [u8]) -> Vec<u8> {
+    let time = now();
+    let sealed = envelope::seal(&public("merchant_public.spki.b64"), b"{}").unwrap();
+    answer(
+        &[
+            ("Content-Type", content_type.into()),
+            ("Encrypt", sealed.encrypt_header),
+            ("Response-Time", time.clone()),
+            ("Signature", zoloz_signature(&time, body)),
+        ],
+        body,
+    )
+}
+
 #[tokio::test]
 async fn encrypted_or_not_is_read_from_the_body_under_encrypt() {
     // A gateway's plain JSON error to an encrypted request, with an Encrypt header left on it:
     // its own code (SYSTEM_ERROR, retried), not a body that does not decrypt.
     let error =
         br#"{"result":{"resultCode":"SYSTEM_ERROR","resultStatus":"F","resultMessage":"busy"}}"#;
-    let (base, calls) = server(move || {
-        let time = now();
-        let sealed = envelope::seal(&public("merchant_public.spki.b64"), b"{}").unwrap();
-        answer(
-            &[
-                ("Content-Type", "application/json; charset=UTF-8".into()),
-                ("Encrypt", sealed.encrypt_header),
-                ("Response-Time", time.clone()),
-                ("Signature", zoloz_signature(&time, error)),
-            ],
-            error,
-        )
-    })
-    .await;
+    let (base, calls) =
+        server(move || plain_under_encrypt("application/json; charset=UTF-8", error)).await;
     let err = call(&base, rsa(), true).await.unwrap_err();
     assert_eq!(err.reason(), ErrorReason::UpstreamUnavailable, "{err}");
     assert!(err.to_string().contains("SYSTEM_ERROR"), "{err}");
     assert_eq!(calls.load(Ordering::SeqCst), 3, "SYSTEM_ERROR is retried");
 
     // The same plain error labelled text/plain is still read as JSON.
-    let (base, _) = server(move || {
-        let time = now();
-        let sealed = envelope::seal(&public("merchant_public.spki.b64"), b"{}").unwrap();
-        answer(
-            &[
-                ("Content-Type", "text/plain; charset=UTF-8".into()),
-                ("Encrypt", sealed.encrypt_header),
-                ("Response-Time", time.clone()),
-                ("Signature", zoloz_signature(&time, error)),
-            ],
-            error,
-        )
-    })
-    .await;
+    let (base, _) = server(move || plain_under_encrypt("text/plain; charset=UTF-8", error)).await;
     let err = call(&base, rsa(), true).await.unwrap_err();
     assert!(err.to_string().contains("SYSTEM_ERROR"), "{err}");
 
